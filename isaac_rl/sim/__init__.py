@@ -1,0 +1,10 @@
+"""The only package that imports mujoco, mujoco_warp or warp.
+
+Tasks build a `Simulation` and read and write its named torch views.
+"""
+
+from isaac_rl.sim.errors import SimCapacityError, SimError, SimNaNError
+from isaac_rl.sim.model import ModelInfo, resolve_asset
+from isaac_rl.sim.simulation import BACKENDS, Simulation
+
+__all__ = ["BACKENDS", "ModelInfo", "SimCapacityError", "SimError", "SimNaNError", "Simulation", "resolve_asset"]

@@ -1,0 +1,116 @@
+"""MuJoCo C backend for machines without CUDA: one MjData per env.
+
+Envs are stepped in chunks by a thread pool (MuJoCo releases the GIL inside
+`mj_step`), and the state is copied into float32 arrays that torch tensors
+share, once per step.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import mujoco
+import numpy as np
+import torch
+
+from isaac_rl.sim.warp_backend import STATE_FIELDS
+
+_BAD_STATE_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL)
+# MuJoCo C grows its contact and constraint buffers itself (up to the arena),
+# and reports running out of arena memory through these warnings.
+_CAPACITY_WARNINGS = (mujoco.mjtWarning.mjWARN_CONTACTFULL, mujoco.mjtWarning.mjWARN_CNSTRFULL)
+CAPACITY_OVERFLOW_BIT = 1
+
+
+class MujocoBackend:
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        num_envs: int,
+        substeps: int,
+        contact_forces: bool,
+        refresh_body_states: bool,
+        num_threads: int | None = None,
+    ) -> None:
+        self.model = model
+        self.substeps = substeps
+        self.contact_forces = contact_forces
+        self.refresh_body_states = refresh_body_states
+        self.datas = [mujoco.MjData(model) for _ in range(num_envs)]
+        for data in self.datas:
+            mujoco.mj_forward(model, data)
+        shapes = {
+            "qpos": (model.nq,),
+            "qvel": (model.nv,),
+            "ctrl": (model.nu,),
+            "xpos": (model.nbody, 3),
+            "xquat": (model.nbody, 4),
+            "sensordata": (model.nsensordata,),
+            "cfrc_ext": (model.nbody, 6),
+        }
+        self._arrays = {name: np.zeros((num_envs, *shapes[name]), dtype=np.float32) for name in STATE_FIELDS}
+        self.tensors = {name: torch.from_numpy(array) for name, array in self._arrays.items()}
+        self._bad_state = np.zeros(num_envs, dtype=bool)
+        self._overflow = np.zeros(num_envs, dtype=np.int32)
+        self.overflow = torch.from_numpy(self._overflow)
+        self.bad_state = torch.from_numpy(self._bad_state)
+        threads = num_threads or min(os.cpu_count() or 1, num_envs)
+        bounds = np.linspace(0, num_envs, threads + 1).astype(int)
+        self._chunks = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+        self._pool = ThreadPoolExecutor(len(self._chunks)) if len(self._chunks) > 1 else None
+        for i in range(num_envs):
+            self._read(i)
+
+    def _read(self, i: int) -> None:
+        data, arrays = self.datas[i], self._arrays
+        arrays["qpos"][i] = data.qpos
+        arrays["qvel"][i] = data.qvel
+        arrays["xpos"][i] = data.xpos
+        arrays["xquat"][i] = data.xquat
+        arrays["sensordata"][i] = data.sensordata
+        if self.contact_forces:
+            arrays["cfrc_ext"][i] = data.cfrc_ext
+        warnings = data.warning
+        if any(warnings[w].number for w in _BAD_STATE_WARNINGS):
+            self._bad_state[i] = True
+        if any(warnings[w].number for w in _CAPACITY_WARNINGS):
+            self._overflow[i] |= CAPACITY_OVERFLOW_BIT
+
+    def _step_chunk(self, envs: range) -> None:
+        model, ctrl = self.model, self._arrays["ctrl"]
+        for i in envs:
+            data = self.datas[i]
+            data.ctrl[:] = ctrl[i]
+            mujoco.mj_step(model, data, self.substeps)
+            if self.contact_forces:
+                # Uses the last substep's constraint forces and body poses,
+                # as MuJoCo Warp's run_rne_postconstraint does.
+                mujoco.mj_rnePostConstraint(model, data)
+            if self.refresh_body_states:
+                mujoco.mj_kinematics(model, data)
+            self._read(i)
+
+    def step(self) -> None:
+        if self._pool is None:
+            self._step_chunk(self._chunks[0])
+        else:
+            for future in [self._pool.submit(self._step_chunk, chunk) for chunk in self._chunks]:
+                future.result()
+
+    def reset(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        ids = np.flatnonzero(mask.numpy())
+        qpos_np, qvel_np = qpos.numpy(), qvel.numpy()
+        for i in ids:
+            data = self.datas[i]
+            mujoco.mj_resetData(self.model, data)
+            data.qpos[:] = qpos_np[i]
+            data.qvel[:] = qvel_np[i]
+            self._arrays["ctrl"][i] = 0.0
+            mujoco.mj_forward(self.model, data)
+            self._bad_state[i] = False
+            self._overflow[i] = 0
+            self._read(i)
+
+    def capacity_overflow(self) -> torch.Tensor:
+        return self.overflow

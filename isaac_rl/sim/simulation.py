@@ -1,0 +1,178 @@
+"""`Simulation`: `num_envs` copies of one MJCF model as named, batched torch views.
+
+The views are torch tensors on the sim device that alias the backend's state
+(zero-copy on MuJoCo Warp; refreshed in place once per step on MuJoCo C), so
+a task reads `sim.dof_pos` after `sim.step()` and gets the new state.
+
+Quaternions are MuJoCo's (w, x, y, z). Root linear velocity is in the world
+frame; `root_ang_vel` is rotated into the world frame too (MuJoCo keeps a free
+joint's angular velocity in the body frame).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from isaac_rl.sim.capacity import Capacity, estimate_capacity
+from isaac_rl.sim.errors import SimCapacityError, SimNaNError
+from isaac_rl.sim.model import ModelInfo, describe, load_model
+
+BACKENDS = ("auto", "warp", "mujoco")
+
+
+def _quat_rotate(quat_wxyz: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
+    w, xyz = quat_wxyz[..., :1], quat_wxyz[..., 1:]
+    t = 2.0 * torch.cross(xyz, vec, dim=-1)
+    return vec + w * t + torch.cross(xyz, t, dim=-1)
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown physics backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "warp" if device.type == "cuda" else "mujoco"
+    if backend == "mujoco" and device.type != "cpu":
+        raise ValueError(f"the mujoco (C library) backend runs on cpu only, got device {device}; use backend 'warp' on CUDA")
+    return backend
+
+
+class Simulation:
+    def __init__(
+        self,
+        model_file: str,
+        num_envs: int,
+        device: str = "cpu",
+        substeps: int = 1,
+        timestep: float | None = None,
+        backend: str = "auto",
+        contact_forces: bool = False,
+        refresh_body_states: bool = False,
+        nconmax: int | None = None,
+        njmax: int | None = None,
+    ) -> None:
+        """
+        Args:
+            model_file: MJCF path, absolute or relative to `assets/` (or `assets/mjcf/`).
+            num_envs: number of independent copies (worlds).
+            device: "cpu" or "cuda[:N]".
+            substeps: physics steps per `step()`.
+            timestep: physics step in seconds; the model file's when None.
+            backend: "warp" (MuJoCo Warp), "mujoco" (C library, cpu only) or "auto".
+            contact_forces: compute per-body external contact forces each step.
+            refresh_body_states: recompute body poses after the last substep and
+                after resets (otherwise they lag the joint state by one substep).
+            nconmax, njmax: contacts and constraint rows per world (Warp only);
+                estimated from the model when None.
+        """
+        if num_envs <= 0:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs}")
+        if substeps <= 0:
+            raise ValueError(f"substeps must be a positive integer, got {substeps}")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"sim device {device!r} requested but CUDA is not available on this machine; use 'cpu'")
+        self.backend_name = resolve_backend(backend, self.device)
+        self.num_envs = num_envs
+        self.mj_model = load_model(model_file, timestep)
+        self.info: ModelInfo = describe(self.mj_model)
+        self.substeps = substeps
+        self.dt = self.info.timestep * substeps
+        self.has_contact_forces = contact_forces
+        estimate = estimate_capacity(self.mj_model)
+        self.capacity = Capacity(nconmax=nconmax or estimate.nconmax, njmax=njmax or estimate.njmax)
+
+        if self.backend_name == "warp":
+            from isaac_rl.sim.warp_backend import WarpBackend
+
+            self.backend = WarpBackend(
+                self.mj_model, num_envs, str(self.device), substeps, self.capacity, contact_forces, refresh_body_states
+            )
+        else:
+            from isaac_rl.sim.mujoco_backend import MujocoBackend
+
+            self.backend = MujocoBackend(self.mj_model, num_envs, substeps, contact_forces, refresh_body_states)
+        self._bind_views()
+        self._overflow_seen = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
+        self._nonfinite_seen = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+
+    def _bind_views(self) -> None:
+        t = self.backend.tensors
+        self.qpos: torch.Tensor = t["qpos"]
+        self.qvel: torch.Tensor = t["qvel"]
+        self.ctrl: torch.Tensor = t["ctrl"]
+        self.body_pos: torch.Tensor = t["xpos"]
+        self.body_quat: torch.Tensor = t["xquat"]
+        self.sensordata: torch.Tensor = t["sensordata"]
+        self._cfrc_ext = t["cfrc_ext"]
+        info = self.info
+        if info.has_free_root:
+            self.root_pos: torch.Tensor = self.qpos[:, 0:3]
+            self.root_quat: torch.Tensor = self.qpos[:, 3:7]
+            self.root_lin_vel: torch.Tensor = self.qvel[:, 0:3]
+            self.root_ang_vel_local: torch.Tensor = self.qvel[:, 3:6]
+        q, v = info.dof_qpos_index, info.dof_qvel_index
+        if info.num_dofs and not ((q == q[0] + torch.arange(len(q)).numpy()).all() and (v == v[0] + torch.arange(len(v)).numpy()).all()):
+            raise ValueError("dof joints must be contiguous in qpos/qvel (hinge and slide joints after the root)")
+        q0, v0 = (int(q[0]), int(v[0])) if info.num_dofs else (self.qpos.shape[1], self.qvel.shape[1])
+        self.dof_pos: torch.Tensor = self.qpos[:, q0 : q0 + info.num_dofs]
+        self.dof_vel: torch.Tensor = self.qvel[:, v0 : v0 + info.num_dofs]
+        self.dof_limits = torch.as_tensor(info.dof_limits, dtype=torch.float32, device=self.device)
+        self.ctrl_range = torch.as_tensor(info.ctrl_range, dtype=torch.float32, device=self.device)
+        self.default_qpos = torch.as_tensor(info.qpos0, dtype=torch.float32, device=self.device)
+
+    # -- state ---------------------------------------------------------------
+    @property
+    def root_ang_vel(self) -> torch.Tensor:
+        """Root angular velocity in the world frame, (num_envs, 3)."""
+        return _quat_rotate(self.root_quat, self.root_ang_vel_local)
+
+    @property
+    def contact_forces(self) -> torch.Tensor:
+        """Net external (contact) force on each body in the world frame, (num_envs, nbody, 3)."""
+        if not self.has_contact_forces:
+            raise RuntimeError("contact forces are off: create the Simulation with contact_forces=True")
+        return self._cfrc_ext[..., 3:6]
+
+    def sensor(self, name: str) -> torch.Tensor:
+        """A view of one sensor's values, (num_envs, dim)."""
+        if name not in self.info.sensor_slices:
+            raise KeyError(f"no sensor named {name!r}; the model has: {', '.join(self.info.sensor_names)}")
+        return self.sensordata[:, self.info.sensor_slices[name]]
+
+    # -- actions in, physics, resets ----------------------------------------
+    def set_ctrl(self, ctrl: torch.Tensor) -> None:
+        """Actuator controls for the next step, (num_envs, nu)."""
+        self.ctrl.copy_(ctrl)
+
+    def step(self) -> None:
+        """Advance every env by `substeps` physics steps. No host synchronisation."""
+        self.backend.step()
+        self._overflow_seen |= self.backend.capacity_overflow()
+        self._nonfinite_seen |= ~(torch.isfinite(self.qpos).all(dim=1) & torch.isfinite(self.qvel).all(dim=1))
+
+    def reset_envs(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """Set envs where `mask` is True to the given (num_envs, nq)/(num_envs, nv) state.
+
+        Rows of `qpos`/`qvel` for envs not in the mask are ignored, so callers
+        can compute a new state for all envs without syncing on the mask.
+        Controls of reset envs are zeroed: set them again before the next step.
+        """
+        self.backend.reset(mask, qpos, qvel)
+
+    # -- health (synchronises: call outside the step loop) -------------------
+    def check_health(self) -> None:
+        """Raise if any env overflowed its contact/constraint buffers or went non-finite."""
+        overflowed = torch.nonzero(self._overflow_seen).flatten().tolist()
+        if overflowed:
+            raise SimCapacityError(
+                f"{len(overflowed)} env(s) (e.g. {overflowed[:5]}) needed more contacts or constraint rows than allocated "
+                f"(nconmax={self.capacity.nconmax}, njmax={self.capacity.njmax} per env); their physics dropped contacts. "
+                "Raise sim.nconmax / sim.njmax in the task config."
+            )
+        bad = self._nonfinite_seen | getattr(self.backend, "bad_state", torch.zeros_like(self._nonfinite_seen))
+        bad_ids = torch.nonzero(bad).flatten().tolist()
+        if bad_ids:
+            raise SimNaNError(
+                f"the physics state of {len(bad_ids)} env(s) (e.g. {bad_ids[:5]}) became NaN/inf: the simulation is unstable. "
+                "Lower the timestep (sim.dt), raise substeps, or bound the actions (clipActions, max effort)."
+            )

@@ -1,0 +1,112 @@
+"""MuJoCo Warp backend: one batched Data of `nworld = num_envs` on a Warp device.
+
+On CUDA the substeps of one env step are captured once in a CUDA graph and
+replayed on torch's current stream, so torch and Warp work stay ordered
+without host synchronisation. On Warp's CPU device (used by CI to exercise
+this code path without a GPU) the kernels are launched directly.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import mujoco
+import torch
+import warp as wp
+
+# Before mujoco_warp initialises Warp: no banner or per-module log lines.
+wp.config.quiet = True
+wp.config.log_level = wp.LOG_WARNING
+
+import mujoco_warp as mjw  # noqa: E402
+
+from isaac_rl.sim.capacity import Capacity
+
+# Overflow bits that mean dropped contacts or constraints. Solver iteration
+# limits are not errors: the solver returns its best iterate.
+CAPACITY_OVERFLOW_BITS = int(mjw.OverflowType.ALL & ~(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS))
+
+STATE_FIELDS = ("qpos", "qvel", "ctrl", "xpos", "xquat", "sensordata", "cfrc_ext")
+
+
+class WarpBackend:
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        num_envs: int,
+        device: str,
+        substeps: int,
+        capacity: Capacity,
+        contact_forces: bool,
+        refresh_body_states: bool,
+    ) -> None:
+        wp.init()
+        self.torch_device = torch.device(device)
+        self.wp_device = wp.get_device(device)
+        self.substeps = substeps
+        self.refresh_body_states = refresh_body_states
+        self.use_graph = self.wp_device.is_cuda
+        with wp.ScopedDevice(self.wp_device):
+            self.m = mjw.put_model(model)
+            self.m.opt.run_rne_postconstraint = bool(contact_forces)
+            self.m.opt.warn_overflow = 0  # we raise instead of printing
+            self.d = mjw.make_data(model, nworld=num_envs, nconmax=capacity.nconmax, njmax=capacity.njmax)
+        self.tensors = {name: wp.to_torch(getattr(self.d, name)) for name in STATE_FIELDS}
+        self.overflow = wp.to_torch(self.d.overflow)
+        # reset_data reads its mask through a Warp view made once, so that the
+        # pointer stays fixed when the reset is captured in a graph.
+        self._reset_mask = torch.zeros(num_envs, dtype=torch.bool, device=self.torch_device)
+        self._reset_mask_wp = wp.from_torch(self._reset_mask, dtype=wp.bool)
+        self._graph = None
+        self._compile()
+
+    def _stream(self):
+        if self.wp_device.is_cuda:
+            return wp.ScopedStream(wp.stream_from_torch(torch.cuda.current_stream(self.torch_device)))
+        return wp.ScopedDevice(self.wp_device)
+
+    def _substep_kernels(self) -> None:
+        for _ in range(self.substeps):
+            mjw.step(self.m, self.d)
+        if self.refresh_body_states:
+            mjw.kinematics(self.m, self.d)
+
+    def _compile(self) -> None:
+        """Compile every kernel once (a minute cold, cached after) and capture the step graph."""
+        started = time.perf_counter()
+        print("isaac_rl: compiling MuJoCo Warp kernels (about a minute on first use, cached afterwards)...", file=sys.stderr, flush=True)
+        with wp.ScopedDevice(self.wp_device):
+            self._substep_kernels()
+            mjw.reset_data(self.m, self.d, self._reset_mask_wp)
+            mjw.reset_data(self.m, self.d)
+            mjw.forward(self.m, self.d)  # body poses and sensors of the initial state
+            wp.synchronize_device(self.wp_device)
+            if self.use_graph:
+                with wp.ScopedCapture() as capture:
+                    self._substep_kernels()
+                self._graph = capture.graph
+        print(f"isaac_rl: kernels ready in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
+
+    def step(self) -> None:
+        if self._graph is not None and not torch.cuda.is_current_stream_capturing():
+            wp.capture_launch(self._graph, stream=wp.stream_from_torch(torch.cuda.current_stream(self.torch_device)))
+        else:
+            # Inside an outer torch graph capture the kernels join that graph.
+            with self._stream():
+                self._substep_kernels()
+
+    def reset(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        self._reset_mask.copy_(mask)
+        with self._stream():
+            mjw.reset_data(self.m, self.d, self._reset_mask_wp)
+        column = self._reset_mask[:, None]
+        self.tensors["qpos"].copy_(torch.where(column, qpos, self.tensors["qpos"]))
+        self.tensors["qvel"].copy_(torch.where(column, qvel, self.tensors["qvel"]))
+        if self.refresh_body_states:
+            with self._stream():
+                mjw.kinematics(self.m, self.d)
+
+    def capacity_overflow(self) -> torch.Tensor:
+        """(num_envs,) int bitmask of overflows since each world's last reset."""
+        return self.overflow & CAPACITY_OVERFLOW_BITS

@@ -1,0 +1,192 @@
+"""`VecTask`: the base class of every task, with IsaacGymEnvs' names and buffers.
+
+A task subclass reads like IsaacGymEnvs' `ant.py`: it fills in its config,
+calls `super().__init__`, which calls `create_sim()` and allocates buffers,
+then implements actions in (`pre_physics_step`), observations and rewards out
+(`compute_observations`, `compute_reward`) and resets (`reset_idx`).
+
+Resets are masks, not index lists: `reset_idx(env_mask)` gets a bool tensor of
+shape (num_envs,) and must compute new states for all envs and write them
+where the mask is set. That keeps `step()` free of host synchronisation on
+CUDA (no `nonzero()`), so the whole step can be captured in a CUDA graph.
+
+As in IsaacGymEnvs, an env that is done at step t returns its final
+observation at t and is reset at the start of step t+1's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from isaac_rl.sim import Simulation
+
+
+class VecTask:
+    def __init__(
+        self,
+        config: dict,
+        rl_device: str,
+        sim_device: str,
+        graphics_device_id: int,
+        headless: bool,
+        virtual_screen_capture: bool = False,
+        force_render: bool = False,
+    ) -> None:
+        self.cfg = config
+        env_cfg = config["env"]
+        self.num_envs = _positive_int(env_cfg["numEnvs"], "env.numEnvs (num_envs)")
+        self.num_observations = _positive_int(env_cfg["numObservations"], "env.numObservations")
+        self.num_states = int(env_cfg.get("numStates", 0))
+        self.num_actions = _positive_int(env_cfg["numActions"], "env.numActions")
+        self.max_episode_length = _positive_int(env_cfg.get("maxEpisodeLength", 1000), "env.maxEpisodeLength")
+        self.control_freq_inv = _positive_int(env_cfg.get("controlFrequencyInv", 1), "env.controlFrequencyInv")
+        self.clip_obs = float(env_cfg.get("clipObservations", math.inf))
+        self.clip_actions = float(env_cfg.get("clipActions", math.inf))
+
+        self.device = _check_device(sim_device, "sim_device")
+        self.rl_device = _check_device(rl_device, "rl_device")
+        self.graphics_device_id = graphics_device_id
+        self.headless = headless
+
+        self.obs_space = gym.spaces.Box(-np.inf, np.inf, (self.num_observations,), dtype=np.float32)
+        self.state_space = gym.spaces.Box(-np.inf, np.inf, (self.num_states,), dtype=np.float32)
+        self.act_space = gym.spaces.Box(-1.0, 1.0, (self.num_actions,), dtype=np.float32)
+
+        self.sim: Simulation = self.create_sim()
+        self.dt = self.sim.dt * self.control_freq_inv
+        self._allocate_buffers()
+
+    # -- set-up --------------------------------------------------------------
+    def create_sim(self) -> Simulation:
+        """Build and return the task's `Simulation` (usually via `make_sim`)."""
+        raise NotImplementedError
+
+    def make_sim(self, model_file: str, **kwargs: Any) -> Simulation:
+        """A `Simulation` of `model_file` configured from the task's `sim` section.
+
+        `sim.dt` is the time one env step covers per control step, split into
+        `sim.substeps` physics steps, as in IsaacGymEnvs.
+        """
+        sim_cfg = self.cfg.get("sim", {})
+        substeps = _positive_int(sim_cfg.get("substeps", 1), "sim.substeps")
+        dt = float(sim_cfg.get("dt", 1.0 / 60.0))
+        if dt <= 0:
+            raise ValueError(f"sim.dt must be > 0 seconds, got {dt}")
+        return Simulation(
+            model_file,
+            num_envs=self.num_envs,
+            device=str(self.device),
+            substeps=substeps,
+            timestep=dt / substeps,
+            backend=sim_cfg.get("backend", "auto"),
+            nconmax=sim_cfg.get("nconmax"),
+            njmax=sim_cfg.get("njmax"),
+            **kwargs,
+        )
+
+    def _allocate_buffers(self) -> None:
+        n, dev = self.num_envs, self.device
+        self.obs_buf = torch.zeros((n, self.num_observations), device=dev, dtype=torch.float32)
+        self.states_buf = torch.zeros((n, self.num_states), device=dev, dtype=torch.float32)
+        self.rew_buf = torch.zeros(n, device=dev, dtype=torch.float32)
+        self.reset_buf = torch.ones(n, device=dev, dtype=torch.long)
+        self.timeout_buf = torch.zeros(n, device=dev, dtype=torch.long)
+        self.progress_buf = torch.zeros(n, device=dev, dtype=torch.long)
+        self.extras: dict[str, Any] = {}
+        self.obs_dict: dict[str, torch.Tensor] = {}
+
+    # -- the task's part -----------------------------------------------------
+    def pre_physics_step(self, actions: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def post_physics_step(self) -> None:
+        self.progress_buf += 1
+        self.reset_idx(self.reset_buf.bool())
+        self.compute_observations()
+        self.compute_reward()
+
+    def reset_idx(self, env_mask: torch.Tensor) -> None:
+        """Reset the envs where `env_mask` (bool, (num_envs,)) is True."""
+        raise NotImplementedError
+
+    def compute_observations(self) -> None:
+        raise NotImplementedError
+
+    def compute_reward(self) -> None:
+        raise NotImplementedError
+
+    # -- the loop ------------------------------------------------------------
+    def step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Apply actions, advance physics, return `(obs_dict, rewards, resets, extras)`."""
+        actions = torch.clamp(actions.to(self.device), -self.clip_actions, self.clip_actions)
+        self.pre_physics_step(actions)
+        for _ in range(self.control_freq_inv):
+            self.sim.step()
+        self.post_physics_step()
+        self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1).long()
+        self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
+        return self._observations(), self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
+
+    def reset(self) -> dict[str, torch.Tensor]:
+        """Reset every env and return the first observations."""
+        self.reset_idx(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        self.compute_observations()
+        return self._observations()
+
+    def _observations(self) -> dict[str, torch.Tensor]:
+        self.obs_dict["obs"] = torch.clamp(self.obs_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
+        if self.num_states > 0:
+            self.obs_dict["states"] = torch.clamp(self.states_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
+        return self.obs_dict
+
+    def check_health(self) -> None:
+        """Raise if the physics overflowed or went NaN. Synchronises: not for the step loop."""
+        self.sim.check_health()
+
+    # -- rl_games hooks ------------------------------------------------------
+    def get_number_of_agents(self) -> int:
+        return 1
+
+    @property
+    def observation_space(self) -> gym.spaces.Box:
+        return self.obs_space
+
+    @property
+    def action_space(self) -> gym.spaces.Box:
+        return self.act_space
+
+    def set_train_info(self, env_frames: int, *args: Any, **kwargs: Any) -> None:
+        """Training progress from the algorithm; override for curricula."""
+
+    def get_env_state(self) -> dict | None:
+        """Serializable task state saved with checkpoints; override for curricula."""
+        return None
+
+    def set_env_state(self, env_state: dict | None) -> None:
+        pass
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_device(device: str, name: str) -> torch.device:
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"{name}={device!r} is not a device; accepted: 'cpu', 'cuda', 'cuda:N'") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name}={device!r}: accepted devices are 'cpu', 'cuda' and 'cuda:N'")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"{name}={device!r} but CUDA is not available on this machine; use {name}=cpu")
+        if (parsed.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"{name}={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return parsed

@@ -1,0 +1,29 @@
+"""isaac_rl: IsaacGym-style batched RL environments on MuJoCo, trained with rl_games."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="isaac_rl",
+    version="0.1.0",
+    description="IsaacGym-style GPU-batched RL environments on MuJoCo Warp, trained with rl_games",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["isaac_rl", "isaac_rl.*"]),
+    install_requires=[
+        "torch>=2.4",
+        "numpy>=1.26",
+        # physics: the C library on cpu, MuJoCo Warp on CUDA (same MJCF)
+        "mujoco==4.0.0",
+        "mujoco-warp==4.0.0",
+        "warp-lang==1.19.0",
+        # training
+        "rl-games==1.6.5",
+        "gymnasium>=1.0",
+        "tensorboard>=2.14",
+        # configuration: hydra-core 1.3 breaks with omegaconf 2.4
+        "hydra-core>=1.3,<1.4",
+        "omegaconf>=2.3,<2.4",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+)
