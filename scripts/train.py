@@ -44,8 +44,9 @@ def main(cfg: DictConfig) -> None:
     params["config"]["device"] = cfg.rl_device
     params["config"]["device_name"] = cfg.rl_device
     params["seed"] = cfg.seed
-    launch.check_train_params(params, task_cfg["env"]["numEnvs"])
-    if cfg.test:
+    if not cfg.test:
+        launch.check_train_params(params, task_cfg["env"]["numEnvs"])
+    else:
         player = params["config"].setdefault("player", {})
         player["use_vecenv"] = True
         player.setdefault("games_num", cfg.num_test_games or task_cfg["env"]["numEnvs"])
@@ -71,7 +72,7 @@ def main(cfg: DictConfig) -> None:
     launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint)
 
 
-@hydra.main(version_base="1.1", config_path="../cfg", config_name="config")
+@hydra.main(version_base="1.3", config_path="../cfg", config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     try:
         main(cfg)

@@ -1,0 +1,76 @@
+"""scripts/train.py as a user runs it: training improves the policy, play uses the checkpoint, bad input fails clearly."""
+
+import re
+
+import pytest
+import torch
+from conftest import run_train
+
+SMALL = ["num_envs=128", "train.params.config.minibatch_size=2048"]
+
+
+def _epoch_rewards(stdout: str) -> list[float]:
+    return [float(r) for r in re.findall(r"mean episode reward (-?[\d.]+)", stdout)]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("train")
+    result = run_train("task=Cartpole", *SMALL, "max_iterations=40", "train.params.config.save_best_after=5", cwd=cwd)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return cwd, result
+
+
+def test_training_raises_the_reward_and_writes_the_run(trained_run):
+    cwd, result = trained_run
+    rewards = _epoch_rewards(result.stdout)
+    assert len(rewards) >= 30
+    assert max(rewards[-5:]) > 3 * rewards[0] and max(rewards[-5:]) > 60, rewards
+    run_dir = cwd / "runs" / "Cartpole"
+    assert (run_dir / "nn" / "Cartpole.pth").is_file()
+    assert any((run_dir / "summaries").iterdir())
+    assert "task_name: Cartpole" in (run_dir / "config.yaml").read_text()
+
+
+def test_play_uses_the_checkpoint_and_reports_reward_and_length(trained_run):
+    cwd, training = trained_run
+    result = run_train("task=Cartpole", "num_envs=16", "test=True", "checkpoint=runs/Cartpole/nn/Cartpole.pth", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r"av reward: (-?[\d.]+) av steps: ([\d.]+)", result.stdout)
+    assert match, result.stdout[-2000:]
+    # the saved best policy plays about as well as training reported
+    assert float(match.group(1)) > 0.5 * max(_epoch_rewards(training.stdout))
+
+
+def test_a_checkpoint_for_another_task_is_refused(trained_run, tmp_path):
+    cwd, _ = trained_run
+    state = torch.load(cwd / "runs" / "Cartpole" / "nn" / "Cartpole.pth", weights_only=False)
+    state["model"]["running_mean_std.running_mean"] = torch.zeros(60)
+    state["model"]["a2c_network.mu.weight"] = torch.zeros(8, 32)
+    foreign = tmp_path / "Ant.pth"
+    torch.save(state, foreign)
+    result = run_train("task=Cartpole", "num_envs=4", "test=True", f"checkpoint={foreign}", cwd=cwd)
+    assert result.returncode == 2
+    assert "does not fit this task: it was trained with 60 observations and 8 actions" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["task=Cartpol"], "Could not find 'task/Cartpol'"),
+        (["num_envs=0"], "num_envs=0"),
+        (["num_envs=many"], "num_envs='many'"),
+        (["test=True", "checkpoint=runs/none/nn/x.pth"], "checkpoint 'runs/none/nn/x.pth' does not exist"),
+        (["test=True"], "give checkpoint="),
+        (["sim_device=cuda:0", "rl_device=cpu"], "CUDA is not available"),
+        (["num_env=4"], "Key 'num_env' is not in struct"),
+        (["task.env.maxEfort=3"], "Key 'maxEfort' is not in struct"),
+    ],
+)
+def test_bad_input_fails_with_a_clear_message(overrides, message, tmp_path):
+    if "cuda" in overrides[0] and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run_train("task=Cartpole", *overrides, cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
