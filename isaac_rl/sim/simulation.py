@@ -11,6 +11,9 @@ joint's angular velocity in the body frame).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from isaac_rl.sim.capacity import Capacity, estimate_capacity
@@ -158,6 +161,18 @@ class Simulation:
         Controls of reset envs are zeroed: set them again before the next step.
         """
         self.backend.reset(mask, qpos, qvel)
+
+    @property
+    def supports_graph_capture(self) -> bool:
+        return self.backend_name == "warp" and self.device.type == "cuda"
+
+    @contextmanager
+    def torch_graph_capture(self, graph: torch.cuda.CUDAGraph, stream: torch.cuda.Stream) -> Iterator[None]:
+        """Record everything run inside (torch ops and physics) into `graph` on `stream`."""
+        if not self.supports_graph_capture:
+            raise RuntimeError(f"CUDA graph capture needs the warp backend on CUDA, not {self.backend_name} on {self.device}")
+        with self.backend.torch_graph_capture(graph, stream):
+            yield
 
     # -- health (synchronises: call outside the step loop) -------------------
     def check_health(self) -> None:
