@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import mujoco
 import torch
@@ -28,6 +30,8 @@ from isaac_rl.sim.capacity import Capacity
 CAPACITY_OVERFLOW_BITS = int(mjw.OverflowType.ALL & ~(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS))
 
 STATE_FIELDS = ("qpos", "qvel", "ctrl", "xpos", "xquat", "sensordata", "cfrc_ext")
+# Per-world inputs that a reset clears, beside qpos/qvel which it sets.
+CLEARED_ON_RESET = ("ctrl", "act", "qacc_warmstart", "qfrc_applied", "xfrc_applied")
 
 
 class WarpBackend:
@@ -53,18 +57,20 @@ class WarpBackend:
             self.m.opt.warn_overflow = 0  # we raise instead of printing
             self.d = mjw.make_data(model, nworld=num_envs, nconmax=capacity.nconmax, njmax=capacity.njmax)
         self.tensors = {name: wp.to_torch(getattr(self.d, name)) for name in STATE_FIELDS}
+        self._cleared_on_reset = [wp.to_torch(getattr(self.d, name)) for name in CLEARED_ON_RESET]
         self.overflow = wp.to_torch(self.d.overflow)
-        # reset_data reads its mask through a Warp view made once, so that the
-        # pointer stays fixed when the reset is captured in a graph.
-        self._reset_mask = torch.zeros(num_envs, dtype=torch.bool, device=self.torch_device)
-        self._reset_mask_wp = wp.from_torch(self._reset_mask, dtype=wp.bool)
         self._graph = None
         self._compile()
 
     def _stream(self):
-        if self.wp_device.is_cuda:
-            return wp.ScopedStream(wp.stream_from_torch(torch.cuda.current_stream(self.torch_device)))
-        return wp.ScopedDevice(self.wp_device)
+        """Launch Warp work on torch's current stream, so the two stay ordered."""
+        if not self.wp_device.is_cuda:
+            return wp.ScopedDevice(self.wp_device)
+        if torch.cuda.is_current_stream_capturing():
+            # Inside torch_graph_capture: its scoped stream is the one Warp
+            # knows to be capturing; a new wrapper of it would not be.
+            return nullcontext()
+        return wp.ScopedStream(wp.stream_from_torch(torch.cuda.current_stream(self.torch_device)))
 
     def _substep_kernels(self) -> None:
         for _ in range(self.substeps):
@@ -78,7 +84,6 @@ class WarpBackend:
         print("isaac_rl: compiling MuJoCo Warp kernels (about a minute on first use, cached afterwards)...", file=sys.stderr, flush=True)
         with wp.ScopedDevice(self.wp_device):
             self._substep_kernels()
-            mjw.reset_data(self.m, self.d, self._reset_mask_wp)
             mjw.reset_data(self.m, self.d)
             mjw.forward(self.m, self.d)  # body poses and sensors of the initial state
             wp.synchronize_device(self.wp_device)
@@ -97,15 +102,31 @@ class WarpBackend:
                 self._substep_kernels()
 
     def reset(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
-        self._reset_mask.copy_(mask)
-        with self._stream():
-            mjw.reset_data(self.m, self.d, self._reset_mask_wp)
-        column = self._reset_mask[:, None]
+        # Torch ops on the shared arrays rather than mjw.reset_data, which
+        # rebuilds its Warp kernels on every call (milliseconds each step).
+        column = mask[:, None]
         self.tensors["qpos"].copy_(torch.where(column, qpos, self.tensors["qpos"]))
         self.tensors["qvel"].copy_(torch.where(column, qvel, self.tensors["qvel"]))
+        for field in self._cleared_on_reset:
+            field.masked_fill_(mask.view(-1, *([1] * (field.dim() - 1))), 0.0)
         if self.refresh_body_states:
             with self._stream():
                 mjw.kinematics(self.m, self.d)
+
+    @contextmanager
+    def torch_graph_capture(self, graph: torch.cuda.CUDAGraph, stream: torch.cuda.Stream) -> Iterator[None]:
+        """Capture torch and Warp work into one torch CUDA graph on `stream`.
+
+        Warp must see the torch stream as its own before torch starts
+        capturing, and must be told that the capture is external.
+        """
+        wp_stream = wp.stream_from_torch(stream)
+        with wp.ScopedStream(wp_stream), torch.cuda.graph(graph, stream=stream):
+            wp.capture_begin(stream=wp_stream, external=True)
+            try:
+                yield
+            finally:
+                wp.capture_end(stream=wp_stream)
 
     def capacity_overflow(self) -> torch.Tensor:
         """(num_envs,) int bitmask of overflows since each world's last reset."""
