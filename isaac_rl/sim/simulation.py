@@ -19,14 +19,9 @@ import torch
 from isaac_rl.sim.capacity import Capacity, estimate_capacity
 from isaac_rl.sim.errors import SimCapacityError, SimNaNError
 from isaac_rl.sim.model import ModelInfo, describe, load_model
+from isaac_rl.utils.torch_math import quat_rotate
 
 BACKENDS = ("auto", "warp", "mujoco")
-
-
-def _quat_rotate(quat_wxyz: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
-    w, xyz = quat_wxyz[..., :1], quat_wxyz[..., 1:]
-    t = 2.0 * torch.cross(xyz, vec, dim=-1)
-    return vec + w * t + torch.cross(xyz, t, dim=-1)
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -127,7 +122,7 @@ class Simulation:
     @property
     def root_ang_vel(self) -> torch.Tensor:
         """Root angular velocity in the world frame, (num_envs, 3)."""
-        return _quat_rotate(self.root_quat, self.root_ang_vel_local)
+        return quat_rotate(self.root_quat, self.root_ang_vel_local)
 
     @property
     def contact_forces(self) -> torch.Tensor:

@@ -1,0 +1,247 @@
+"""How fast a task runs, in one process: physics alone, the task's step, and PPO training.
+
+    python scripts/benchmark.py task=Ant num_envs=4096
+    python scripts/benchmark.py task=Cartpole num_envs=16 steps=200 epochs=3 --json
+
+Arguments are the hydra overrides of scripts/train.py (the same cfg/ is
+composed, so task configs are identical) plus:
+    steps=N           timed env steps for (a) and (b)              (default 1000)
+    warmup=N          untimed env steps before each of them        (default 50)
+    epochs=N          timed PPO epochs for (d); 0 skips training   (default 10)
+    warmup_epochs=N   untimed PPO epochs before them               (default 1)
+    --json            print one JSON object on stdout, nothing else
+
+Reports, in env-steps per second:
+    a. physics ceiling: the task's Simulation alone, new random controls each step
+    b. VecTask.step with random actions (observations, rewards, masked resets)
+    c. b / a
+    d. PPO training: rl_games' 'fps step' (its own env-step timer) and the
+       total frames per second of whole epochs (collection + update)
+On CUDA every timed region starts and ends with torch.cuda.synchronize().
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import nullcontext, redirect_stdout
+from typing import Any, Callable
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from rl_games.common.algo_observer import AlgoObserver
+
+from isaac_rl import CFG_ROOT, tasks
+from isaac_rl.rlgames import extensions, launch
+from isaac_rl.tasks.base.vec_task import VecTask
+from isaac_rl.utils.config import check_top_level, register_resolvers
+from isaac_rl.utils.seeding import set_seed
+
+# benchmark setting: (default, smallest accepted value)
+SETTINGS = {"steps": (1000, 1), "warmup": (50, 0), "epochs": (10, 0), "warmup_epochs": (1, 0)}
+
+
+def parse_args(argv: list[str]) -> tuple[dict[str, int], bool, list[str]]:
+    """Split argv into benchmark settings, the --json flag and hydra overrides."""
+    settings = {name: default for name, (default, _) in SETTINGS.items()}
+    as_json = False
+    overrides = []
+    for arg in argv:
+        if arg == "--json":
+            as_json = True
+        elif arg.startswith("-"):
+            raise ValueError(f"unknown option {arg!r}; accepted: --json, {', '.join(f'{k}=N' for k in SETTINGS)} and hydra overrides")
+        elif arg.split("=", 1)[0] in SETTINGS and "=" in arg:
+            name, value = arg.split("=", 1)
+            minimum = SETTINGS[name][1]
+            if not value.isdigit() or int(value) < minimum:
+                raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
+            settings[name] = int(value)
+        else:
+            overrides.append(arg)
+    return settings, as_json, overrides
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    register_resolvers()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CFG_ROOT)):
+        return compose(config_name="config", overrides=overrides)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def steps_per_second(step: Callable[[], None], num_envs: int, steps: int, warmup: int, device: torch.device) -> float:
+    """Env-steps per second of `step()`, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return num_envs * steps / (time.perf_counter() - start)
+
+
+def physics_rate(env: VecTask, steps: int, warmup: int) -> float:
+    """(a) the task's Simulation stepping random controls, with no task code around it."""
+    sim = env.sim
+    # unlimited actuators get controls in [-1, 1]: the physics cost does not depend on their size
+    low = sim.ctrl_range[:, 0].clamp(min=-1.0)
+    high = sim.ctrl_range[:, 1].clamp(max=1.0)
+    shape = (env.num_envs, sim.info.nu)
+
+    def step() -> None:
+        sim.set_ctrl(low + (high - low) * torch.rand(shape, device=sim.device))
+        sim.step()
+
+    rate = steps_per_second(step, env.num_envs, steps, warmup, sim.device)
+    env.check_health()
+    return rate
+
+
+def task_rate(env: VecTask, steps: int, warmup: int) -> float:
+    """(b) VecTask.step with random actions in [-1, 1]."""
+    env.reset()
+    shape = (env.num_envs, env.num_actions)
+
+    def step() -> None:
+        env.step(2.0 * torch.rand(shape, device=env.device) - 1.0)
+
+    rate = steps_per_second(step, env.num_envs, steps, warmup, env.device)
+    env.check_health()
+    return rate
+
+
+class EpochTimer(AlgoObserver):
+    """Times each PPO epoch by wrapping the agent's `train_epoch`."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__()
+        self.device = device
+        # per epoch: (frames, rl_games' env-step seconds, synchronised wall seconds)
+        self.epochs: list[tuple[int, float, float]] = []
+
+    def after_init(self, algo) -> None:
+        train_epoch = algo.train_epoch
+
+        def timed_train_epoch():
+            synchronize(self.device)
+            start = time.perf_counter()
+            result = train_epoch()
+            synchronize(self.device)
+            # rl_games' train_epoch returns (step_time, play_time, update_time, total_time, ...)
+            self.epochs.append((int(algo.curr_frames), float(result[0]), time.perf_counter() - start))
+            return result
+
+        algo.train_epoch = timed_train_epoch
+
+
+def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int) -> dict[str, float]:
+    """(d) rl_games PPO on `env` for warmup_epochs + epochs; fps over the timed epochs."""
+    train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
+    params = train_cfg["params"]
+    config = params["config"]
+    batch = int(config["horizon_length"]) * env.num_envs
+    # small CPU runs: a minibatch larger than the batch would be refused
+    config["minibatch_size"] = min(int(config["minibatch_size"]), batch)
+    launch.check_train_params(params, env.num_envs)
+    config.update(device=cfg.rl_device, device_name=cfg.rl_device, max_epochs=warmup_epochs + epochs, max_frames=-1)
+    config.update(save_frequency=0, save_best_after=10**9, print_stats=True)
+    params["seed"] = cfg.seed
+    params["load_checkpoint"] = False
+
+    timer = EpochTimer(torch.device(cfg.rl_device))
+    runner = launch.build_runner(lambda **kwargs: env, observers=[timer])
+    with tempfile.TemporaryDirectory() as train_dir:
+        config["train_dir"] = train_dir
+        launch.run(runner, train_cfg, test=False, checkpoint=None)
+    timed = timer.epochs[warmup_epochs:]
+    if not timed:
+        raise RuntimeError(f"PPO ran {len(timer.epochs)} epochs, fewer than warmup_epochs + epochs = {warmup_epochs + epochs}")
+    frames = sum(f for f, _, _ in timed)
+    return {
+        "ppo_step_fps": frames / sum(s for _, s, _ in timed),
+        "ppo_total_fps": frames / sum(w for _, _, w in timed),
+        "ppo_frames_per_epoch": timed[0][0],
+    }
+
+
+def benchmark(cfg: DictConfig, settings: dict[str, int], log: Any) -> dict[str, Any]:
+    check_top_level(cfg)
+    # user tasks join the same way as in scripts/train.py
+    extensions.load_extensions(cfg.extensions)
+    if cfg.task.get("class_path"):
+        tasks.register(cfg.task_name, cfg.task.class_path)
+    task_class = tasks.resolve(cfg.task_name)
+    seed = set_seed(cfg.seed, cfg.torch_deterministic)
+    cfg.seed = seed
+    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
+    env = task_class(
+        cfg=task_cfg, rl_device=cfg.rl_device, sim_device=cfg.sim_device, graphics_device_id=cfg.graphics_device_id, headless=True
+    )
+    result: dict[str, Any] = {
+        "task": cfg.task_name,
+        "num_envs": env.num_envs,
+        "sim_device": str(env.device),
+        "rl_device": str(env.rl_device),
+        "backend": env.sim.backend_name,
+        "substeps": env.sim.substeps,
+        "dt": env.dt,
+        "steps": settings["steps"],
+        "epochs": settings["epochs"],
+    }
+    print(f"{cfg.task_name}: {env.num_envs} envs on {env.device} ({env.sim.backend_name} backend), capacity {env.sim.capacity}", file=log)
+    result["physics_steps_per_s"] = physics_rate(env, settings["steps"], settings["warmup"])
+    print(f"a. physics alone, random controls:  {_si(result['physics_steps_per_s'])} env-steps/s", file=log)
+    result["task_steps_per_s"] = task_rate(env, settings["steps"], settings["warmup"])
+    print(f"b. VecTask.step, random actions:    {_si(result['task_steps_per_s'])} env-steps/s", file=log)
+    result["task_over_physics"] = result["task_steps_per_s"] / result["physics_steps_per_s"]
+    print(f"c. b / a:                           {result['task_over_physics']:.2f}", file=log)
+    if settings["epochs"] > 0:
+        result.update(ppo_rates(env, cfg, settings["epochs"], settings["warmup_epochs"]))
+        print(
+            f"d. PPO over {settings['epochs']} epochs of {result['ppo_frames_per_epoch']} frames: "
+            f"{_si(result['ppo_step_fps'])} fps step (rl_games' timer), {_si(result['ppo_total_fps'])} fps total",
+            file=log,
+        )
+    return result
+
+
+def _si(value: float) -> str:
+    for scale, suffix in ((1e6, " M"), (1e3, " k")):
+        if value >= scale:
+            return f"{value / scale:8.3f}{suffix}"
+    return f"{value:8.1f}  "
+
+
+def main(argv: list[str]) -> int:
+    try:
+        settings, as_json, overrides = parse_args(argv)
+        cfg = compose_config(overrides)
+        # rl_games prints progress on stdout: keep stdout for the JSON alone
+        with redirect_stdout(sys.stderr) if as_json else nullcontext():
+            result = benchmark(cfg, settings, sys.stderr if as_json else sys.stdout)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError, HydraException) as error:
+        if os.getenv("ISAAC_RL_TRACEBACK"):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}\n(set ISAAC_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,63 @@
+"""Plot a training curve from train.py's per-epoch lines (needs matplotlib: pip install matplotlib).
+
+    python scripts/plot_training_curve.py docs/data/ant_h100_4096envs.log docs/ant_training_curve.png --title "Ant, 4096 envs, H100"
+
+Reads lines `epoch N: mean episode reward R, mean episode length L, time Ts`
+and draws mean episode reward (and length) against training wall-clock seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+LINE = re.compile(r"^epoch (\d+): mean episode reward (-?[\d.]+), mean episode length ([\d.]+), time ([\d.]+)s")
+
+
+def read_curve(log: Path) -> list[tuple[int, float, float, float]]:
+    """(epoch, reward, length, seconds) rows; a resumed run's clock continues from the previous run's."""
+    rows: list[tuple[int, float, float, float]] = []
+    offset = 0.0
+    for line in log.read_text().splitlines():
+        match = LINE.match(line)
+        if not match:
+            continue
+        epoch, reward, length, seconds = int(match[1]), float(match[2]), float(match[3]), float(match[4])
+        if rows and seconds + offset < rows[-1][3]:
+            offset = rows[-1][3]  # a new process started its clock at zero
+        rows.append((epoch, reward, length, seconds + offset))
+    if not rows:
+        raise ValueError(f"{log} holds no 'epoch N: mean episode reward ...' lines from scripts/train.py")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("log", type=Path)
+    parser.add_argument("png", type=Path)
+    parser.add_argument("--title", default="")
+    args = parser.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_curve(args.log)
+    seconds = [r[3] for r in rows]
+    fig, reward_axis = plt.subplots(figsize=(7, 4))
+    reward_axis.plot(seconds, [r[1] for r in rows], color="tab:blue", label="mean episode reward")
+    reward_axis.set_xlabel("training wall-clock (s)")
+    reward_axis.set_ylabel("mean episode reward", color="tab:blue")
+    length_axis = reward_axis.twinx()
+    length_axis.plot(seconds, [r[2] for r in rows], color="tab:orange", alpha=0.6, label="mean episode length")
+    length_axis.set_ylabel("mean episode length (steps)", color="tab:orange")
+    reward_axis.set_title(args.title or args.log.stem)
+    reward_axis.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=110)
+    print(f"wrote {args.png} ({len(rows)} epochs, {seconds[-1]:.0f}s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""scripts/benchmark.py as a user runs it: one JSON report of physics, task and PPO speed."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+RATES = ("physics_steps_per_s", "task_steps_per_s", "task_over_physics", "ppo_step_fps", "ppo_total_fps")
+
+
+def run_benchmark(*args: str, cwd, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def load_benchmark_script():
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO_ROOT / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark = load_benchmark_script()
+
+
+def test_json_report_has_positive_rates(tmp_path):
+    result = run_benchmark("task=Ant", "num_envs=4", "steps=10", "warmup=2", "epochs=2", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)  # stdout holds the JSON and nothing else
+    assert report["task"] == "Ant" and report["num_envs"] == 4 and report["sim_device"] == "cpu"
+    assert report["backend"] == "mujoco" and report["steps"] == 10 and report["epochs"] == 2
+    for key in RATES:
+        assert isinstance(report[key], float) and report[key] > 0, (key, report)
+    # one PPO epoch collects horizon_length (16) steps of every env
+    assert report["ppo_frames_per_epoch"] == 16 * 4
+    assert not (tmp_path / "runs").exists(), "the benchmark's training run must not leave a run directory behind"
+
+
+def test_human_report_names_each_measurement(capsys):
+    assert benchmark.main(["task=Cartpole", "num_envs=2", "steps=5", "warmup=1", "epochs=1"]) == 0
+    out = capsys.readouterr().out
+    for line in ("a. physics alone", "b. VecTask.step", "c. b / a", "d. PPO over 1 epochs of 32 frames"):
+        assert line in out
+    assert benchmark.main(["task=Cartpole", "num_envs=2", "steps=5", "warmup=1", "epochs=0"]) == 0
+    assert "d. PPO" not in capsys.readouterr().out  # epochs=0 skips training
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["steps=0"], "steps='0': expected an integer >= 1"),
+        (["epochs=-1"], "epochs='-1': expected an integer >= 0"),
+        (["--fast"], "unknown option '--fast'"),
+        (["task=Antt"], "Could not find 'task/Antt'"),
+        (["task=Ant", "num_envs=0"], "num_envs=0"),
+    ],
+)
+def test_bad_arguments_fail_with_a_clear_message(args, message, capsys):
+    assert benchmark.main(args) == 2
+    assert message in capsys.readouterr().err
