@@ -1,0 +1,186 @@
+"""Agent `amp_continuous`: rl_games' continuous PPO with an AMP discriminator and style reward.
+
+Per epoch:
+1. rollout (rl_games' `play_steps`): at each env step the reward becomes
+   task_reward_w * task reward + disc_reward_w * style reward, the style
+   reward coming from the discriminator on `extras['amp_obs']`, which is
+   also recorded for the update. rl_games then treats that as the env's
+   reward (reward_shaper, time-out bootstrap, GAE, episode returns, the
+   best checkpoint);
+2. the PPO minibatches also carry policy, replay and demo AMP observations,
+   and the discriminator loss (times disc_coef) is added to the PPO loss, so
+   one optimizer step trains policy, value and discriminator together;
+3. a share of the rollout's AMP observations enters the replay buffer and
+   fresh demo samples enter the demo buffer.
+
+The discriminator and AMP normalizer are part of the model, so rl_games'
+checkpoints carry them. The replay and demo buffers are not saved: a resumed
+run refills them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+from rl_games.algos_torch.a2c_continuous import A2CAgent
+from rl_games.common.a2c_common import swap_and_flatten01
+
+from isaac_rl.rlgames.amp.config import AMPConfig
+from isaac_rl.rlgames.amp.env_access import amp_task, create_env_first
+from isaac_rl.rlgames.amp.losses import (
+    combine_rewards,
+    discriminator_accuracy,
+    discriminator_loss,
+    gradient_penalty,
+    squared_weight_norm,
+    style_reward,
+)
+from isaac_rl.rlgames.amp.model import ModelAMPContinuous, configure_amp_model
+from isaac_rl.rlgames.amp.replay_buffer import AMPReplayBuffer
+from isaac_rl.rlgames.checkpoint import SafeCheckpointMixin
+
+# demo samples fetched per call while filling the demo buffer (bounds memory)
+_DEMO_FETCH_CHUNK = 16384
+
+
+class AMPAgent(SafeCheckpointMixin, A2CAgent):
+    """rl_games' continuous PPO plus the discriminator, with isaac_rl's crash-safe checkpoints."""
+
+    def __init__(self, base_name: str, params: dict) -> None:
+        config = params["config"]
+        self.amp_config = AMPConfig.from_train_config(config)
+        self._amp_obs_shape = tuple(create_env_first(config).shape)
+        super().__init__(base_name, params)
+        if self.num_agents != 1 or self.is_rnn or self.has_central_value:
+            raise ValueError("amp_continuous supports one agent per env, MLP policies and no central value network")
+        self._task = amp_task(self.vec_env)
+        amp_dim = self._amp_obs_shape[0]
+        cfg = self.amp_config
+        self.demo_buffer = AMPReplayBuffer(cfg.amp_obs_demo_buffer_size, amp_dim, self.ppo_device)
+        self.replay_buffer = AMPReplayBuffer(cfg.amp_replay_buffer_size, amp_dim, self.ppo_device)
+        self._fill_demo_buffer()
+        self._rollout_amp_obs = torch.zeros((self.horizon_length, self.num_actors, amp_dim), device=self.ppo_device)
+        self._rollout_step = 0
+        self._amp_minibatch: dict | None = None
+        self._amp_stats: dict[str, list[torch.Tensor]] = defaultdict(list)
+
+    # -- model ---------------------------------------------------------------
+    def load_networks(self, params: dict) -> None:
+        super().load_networks(params)
+        configure_amp_model(self.config["network"], self._amp_obs_shape, self.amp_config.normalize_amp_input)
+
+    @property
+    def amp_model(self) -> ModelAMPContinuous.Network:
+        """The model itself, also when rl_games wrapped it in torch.compile."""
+        return getattr(self.model, "_orig_mod", self.model)
+
+    # -- demo observations ---------------------------------------------------
+    def _fetch_demo(self, num_samples: int) -> torch.Tensor:
+        demo = self._task.fetch_amp_obs_demo(num_samples)
+        return demo.to(self.ppo_device).reshape(num_samples, -1)
+
+    def _fill_demo_buffer(self) -> None:
+        remaining = self.demo_buffer.capacity
+        while remaining > 0:
+            n = min(remaining, _DEMO_FETCH_CHUNK)
+            self.demo_buffer.store(self._fetch_demo(n))
+            remaining -= n
+
+    # -- rollout ---------------------------------------------------------------
+    def play_steps(self):
+        self._rollout_step = 0
+        self._amp_stats.clear()  # only rank 0 writes (and clears) them in write_stats
+        return super().play_steps()
+
+    def env_step(self, actions):
+        obs, task_rewards, dones, infos = super().env_step(actions)
+        if "amp_obs" not in infos:
+            raise KeyError("the task must put the policy's AMP observations in extras['amp_obs'] every step")
+        amp_obs = infos["amp_obs"]
+        self._rollout_amp_obs[self._rollout_step] = amp_obs
+        self._rollout_step += 1
+        style = self.style_rewards(amp_obs)
+        cfg = self.amp_config
+        self._amp_stats["style_reward"].append(style.mean())
+        self._amp_stats["task_reward"].append(task_rewards.mean())
+        # rl_games takes it from here as the env's reward: shaping, time-out bootstrap, GAE and episode returns
+        return obs, combine_rewards(task_rewards, style, cfg.task_reward_w, cfg.disc_reward_w), dones, infos
+
+    def style_rewards(self, amp_obs: torch.Tensor) -> torch.Tensor:
+        """Style reward of AMP observations (..., dim) -> (..., 1)."""
+        model = self.amp_model
+        with torch.no_grad():
+            flat = amp_obs.reshape(-1, amp_obs.shape[-1])
+            logits = model.disc_logits(model.norm_amp_obs(flat))
+            reward = style_reward(logits, self.amp_config.disc_reward_scale)
+        return reward.reshape(*amp_obs.shape[:-1], 1)
+
+    # -- update ----------------------------------------------------------------
+    def prepare_dataset(self, batch_dict) -> None:
+        super().prepare_dataset(batch_dict)
+        policy = swap_and_flatten01(self._rollout_amp_obs)
+        batch = policy.shape[0]
+        # PPO minibatches are contiguous slices; shuffled rows give the discriminator a mix of envs and times.
+        policy = policy[torch.randperm(batch, device=policy.device)]
+        replay = self.replay_buffer.sample(batch) if len(self.replay_buffer) else policy
+        demo = self.demo_buffer.sample(batch)
+        self.amp_model.update_amp_normalizer(torch.cat((policy, demo)))
+        values = self.dataset.values_dict
+        values["amp_obs"], values["amp_obs_replay"], values["amp_obs_demo"] = policy, replay, demo
+        self.replay_buffer.store_fraction(policy, self.amp_config.amp_replay_keep_prob)
+        self.demo_buffer.store(self._fetch_demo(self.amp_config.amp_batch_size))
+
+    def calc_gradients(self, input_dict) -> None:
+        self._amp_minibatch = input_dict
+        super().calc_gradients(input_dict)
+        self._amp_minibatch = None
+
+    def calc_losses(self, *args, **kwargs):
+        loss, a_loss, c_loss, entropy, b_loss, sum_mask = super().calc_losses(*args, **kwargs)
+        loss = loss + self.amp_config.disc_coef * self.discriminator_objective(self._amp_minibatch)
+        return loss, a_loss, c_loss, entropy, b_loss, sum_mask
+
+    def discriminator_objective(self, minibatch: dict) -> torch.Tensor:
+        """Discriminator loss on a minibatch's AMP observations, with its regularisers; logs its parts."""
+        cfg = self.amp_config
+        n = cfg.amp_minibatch_size
+        model = self.amp_model
+        net = model.a2c_network
+        policy_obs = torch.cat((minibatch["amp_obs"][:n], minibatch["amp_obs_replay"][:n]))
+        policy_logits = model.disc_logits(model.norm_amp_obs(policy_obs))
+        demo_obs = model.norm_amp_obs(minibatch["amp_obs_demo"][:n]).requires_grad_(True)
+        demo_logits = model.disc_logits(demo_obs)
+
+        bce = discriminator_loss(policy_logits, demo_logits)
+        logit_reg = squared_weight_norm(net.disc_logit_weights())
+        grad_penalty = gradient_penalty(demo_logits, demo_obs)
+        weight_decay = squared_weight_norm(net.disc_weights())
+        total = bce + cfg.disc_logit_reg * logit_reg + cfg.disc_grad_penalty * grad_penalty + cfg.disc_weight_decay * weight_decay
+
+        policy_acc, demo_acc = discriminator_accuracy(policy_logits.detach(), demo_logits.detach())
+        stats = self._amp_stats
+        stats["disc_loss"].append(bce.detach())
+        stats["disc_total_loss"].append(total.detach())
+        stats["disc_grad_penalty"].append(grad_penalty.detach())
+        stats["disc_logit_reg"].append(logit_reg.detach())
+        stats["disc_weight_decay"].append(weight_decay.detach())
+        stats["disc_policy_acc"].append(policy_acc)
+        stats["disc_demo_acc"].append(demo_acc)
+        stats["disc_policy_logit"].append(policy_logits.detach().mean())
+        stats["disc_demo_logit"].append(demo_logits.detach().mean())
+        return total
+
+    # -- logging ---------------------------------------------------------------
+    def write_stats(self, total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses, entropies, kls, last_lr, lr_mul, frame, *args, **kwargs):
+        super().write_stats(total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses, entropies, kls, last_lr, lr_mul, frame, *args, **kwargs)
+        means = {key: torch.stack(values).mean().item() for key, values in self._amp_stats.items() if values}
+        self._amp_stats.clear()
+        for key, value in means.items():
+            self.writer.add_scalar(f"amp/{key}", value, frame)
+        if means:
+            print(
+                f"amp epoch {epoch_num}: style reward {means.get('style_reward', float('nan')):.3f}, "
+                f"disc loss {means.get('disc_loss', float('nan')):.3f}, accuracy policy {means.get('disc_policy_acc', float('nan')):.2f} "
+                f"demo {means.get('disc_demo_acc', float('nan')):.2f}"
+            )

@@ -1,0 +1,24 @@
+"""Registering AMP into an rl_games Runner without editing rl_games."""
+
+from __future__ import annotations
+
+from rl_games.algos_torch import model_builder
+from rl_games.torch_runner import Runner
+
+from isaac_rl.rlgames.amp.agent import AMPAgent
+from isaac_rl.rlgames.amp.model import ModelAMPContinuous
+from isaac_rl.rlgames.amp.network import AMPBuilder
+from isaac_rl.rlgames.amp.player import AMPPlayer
+
+ALGO_NAME = "amp_continuous"
+MODEL_NAME = "continuous_amp"
+NETWORK_NAME = "amp"
+
+
+def register_amp(runner: Runner) -> None:
+    """Make `algo: amp_continuous`, `model: continuous_amp` and `network: amp` available to `runner`."""
+    runner.algo_factory.register_builder(ALGO_NAME, lambda **kwargs: AMPAgent(**kwargs))
+    runner.player_factory.register_builder(ALGO_NAME, lambda **kwargs: AMPPlayer(**kwargs))
+    # the model and network registries are rl_games-global: registering again is harmless
+    model_builder.register_model(MODEL_NAME, ModelAMPContinuous)
+    model_builder.register_network(NETWORK_NAME, AMPBuilder)
