@@ -13,6 +13,9 @@ import torch
 from rl_games.common.algo_observer import AlgoObserver
 from rl_games.torch_runner import Runner
 
+from isaac_rl.rlgames.agents import register_safe_agents
+from isaac_rl.rlgames.amp import register_amp
+from isaac_rl.rlgames.extensions import CombinedObserver
 from isaac_rl.rlgames.observer import RLGPUAlgoObserver
 from isaac_rl.rlgames.registration import register_rlgpu
 
@@ -63,15 +66,20 @@ def check_checkpoint(path: str, num_observations: int, num_actions: int) -> None
         )
 
 
-def build_runner(create_env: Callable[..., Any], observers: list[AlgoObserver] | None = None) -> Runner:
-    """A Runner whose `env_name: rlgpu` builds envs with `create_env`."""
-    register_rlgpu(create_env)
+def build_runner(create_env: Callable[..., Any] | None, observers: list[AlgoObserver] | None = None) -> Runner:
+    """A Runner whose `env_name: rlgpu` builds envs with `create_env`.
+
+    `create_env=None` leaves env registration to the caller (e.g. `gym_env.register_gym`).
+    The PPO agents are isaac_rl's crash-safe ones; hooks run after, so they may replace them.
+    """
+    if create_env is not None:
+        register_rlgpu(create_env)
     observer = RLGPUAlgoObserver()
     if observers:
-        from rl_games.common.algo_observer import MultiObserver
-
-        observer = MultiObserver([observer, *observers])
+        observer = CombinedObserver([observer, *observers])
     runner = Runner(algo_observer=observer)
+    register_safe_agents(runner)
+    register_amp(runner)
     for hook in _runner_hooks:
         hook(runner)
     return runner

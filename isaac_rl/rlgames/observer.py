@@ -32,6 +32,9 @@ class RLGPUAlgoObserver(AlgoObserver):
                 self._counts[key] += 1
 
     def after_print_stats(self, frame: int, epoch_num: int, total_time: float) -> None:
+        if epoch_num == getattr(self, "_last_epoch", None):
+            return  # rl_games' discrete agent reports each epoch twice
+        self._last_epoch = epoch_num
         for key, total in self._sums.items():
             if self._counts[key] and self.writer is not None:
                 value = (total / self._counts[key]).item()

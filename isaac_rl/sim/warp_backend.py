@@ -81,7 +81,11 @@ class WarpBackend:
     def _compile(self) -> None:
         """Compile every kernel once (a minute cold, cached after) and capture the step graph."""
         started = time.perf_counter()
-        print("isaac_rl: compiling MuJoCo Warp kernels (about a minute on first use, cached afterwards)...", file=sys.stderr, flush=True)
+        print(
+            f"isaac_rl: compiling MuJoCo Warp kernels (about a minute on first use, cached afterwards in "
+            f"{wp.config.kernel_cache_dir}; set warp_cache_dir= or WARP_CACHE_PATH to move it)...",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
         with wp.ScopedDevice(self.wp_device):
             self._substep_kernels()
             mjw.reset_data(self.m, self.d)

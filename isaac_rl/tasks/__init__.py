@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 TASK_MAP: dict[str, Any] = {
     "Cartpole": "isaac_rl.tasks.cartpole:Cartpole",
+    "Ant": "isaac_rl.tasks.ant:Ant",
+    "HumanoidAMP": "isaac_rl.tasks.humanoid_amp:HumanoidAMP",
 }
 
 
@@ -32,7 +34,13 @@ def resolve(name: str) -> "type[VecTask]":
     entry = TASK_MAP[name]
     if isinstance(entry, str):
         module_name, class_name = entry.split(":")
-        entry = getattr(importlib.import_module(module_name), class_name)
+        try:
+            entry = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(
+                f"task {name!r}: cannot load {TASK_MAP[name]!r}: {error} "
+                f"(is the module on PYTHONPATH, and does it define {class_name}?)"
+            ) from error
         TASK_MAP[name] = entry
     return entry
 

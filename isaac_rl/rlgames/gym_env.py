@@ -1,0 +1,132 @@
+"""Plain gymnasium environments under rl_games: one instance per env, stepped in this process.
+
+rl_games ships no in-process vec-env (its 'RAY' type needs Ray and one
+process per env), and its gym wrappers expect the old 4-tuple API. `GymVecEnv`
+steps `num_actors` gymnasium envs in a loop, resets each one when it ends,
+and hands rl_games torch tensors, with `extras['time_outs']` from
+gymnasium's `truncated` so that PPO bootstraps values at time limits.
+
+Registered at run time as vec-env type 'GYM' and env name 'gym':
+
+    python scripts/train.py task=GymEnv task.env.gym_id=Pendulum-v1
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from rl_games.common import env_configurations, vecenv
+from rl_games.common.ivecenv import IVecEnv
+
+ENV_NAME = "gym"
+VECENV_TYPE = "GYM"
+
+
+def make_gym_creator(gym_id: str, make_kwargs: dict[str, Any] | None = None) -> Callable[..., gym.Env]:
+    """A function building one `gym_id` env; fails now, clearly, if gymnasium does not know the id.
+
+    `gym_id` is a registered id (`Pendulum-v1`) or `my_package.module:MyEnv-v0`,
+    for which gymnasium imports the module (which registers the id) first.
+    """
+    make_kwargs = dict(make_kwargs or {})
+    try:
+        gym.make(gym_id, **make_kwargs).close()
+    except (gym.error.Error, ImportError, TypeError) as error:
+        raise ValueError(
+            f"task.env.gym_id={gym_id!r} with make_kwargs={make_kwargs} could not be made: {error}. Expected a registered gymnasium id "
+            f"(e.g. Pendulum-v1) or 'my_package.module:MyEnv-v0' whose module calls gymnasium.register"
+        ) from error
+
+    def create(**_: Any) -> gym.Env:
+        return gym.make(gym_id, **make_kwargs)
+
+    return create
+
+
+def register_gym(create_env: Callable[..., gym.Env], device: str, seed: int | None = None) -> None:
+    """Make `env_name: gym` in a train config build a `GymVecEnv` of `create_env()` instances."""
+    vecenv.register(
+        VECENV_TYPE,
+        lambda config_name, num_actors, **kwargs: GymVecEnv(config_name, num_actors, device=device, seed=seed),
+    )
+    env_configurations.register(ENV_NAME, {"vecenv_type": VECENV_TYPE, "env_creator": create_env})
+
+
+def action_dim(space: gym.Space) -> int:
+    """Number of policy outputs for `space` (Box: its size; Discrete: one action index)."""
+    if isinstance(space, gym.spaces.Box):
+        return int(np.prod(space.shape))
+    if isinstance(space, gym.spaces.Discrete):
+        return 1
+    raise ValueError(f"action space {space} is not supported: rl_games' PPO takes a Box or a Discrete action space")
+
+
+class GymVecEnv(IVecEnv):
+    """`num_actors` gymnasium envs as one rl_games vec-env of torch tensors on `device`."""
+
+    def __init__(self, config_name: str, num_actors: int, device: str = "cpu", seed: int | None = None) -> None:
+        create = env_configurations.configurations[config_name]["env_creator"]
+        self.envs = [create() for _ in range(num_actors)]
+        self.device = torch.device(device)
+        self.seed = seed
+        first = self.envs[0]
+        action_dim(first.action_space)  # reject unsupported action spaces before training starts
+        self.single_observation_space = first.observation_space
+        flat = gym.spaces.flatten_space(first.observation_space)
+        self.observation_space = gym.spaces.Box(flat.low.astype(np.float32), flat.high.astype(np.float32), dtype=np.float32)
+        self.action_space = first.action_space
+        self._discrete = isinstance(first.action_space, gym.spaces.Discrete)
+
+    def _obs(self, observations: list[Any]) -> torch.Tensor:
+        flat = np.stack([gym.spaces.flatten(self.single_observation_space, o) for o in observations]).astype(np.float32)
+        return torch.from_numpy(flat).to(self.device)
+
+    def reset(self) -> torch.Tensor:
+        observations = []
+        for index, env in enumerate(self.envs):
+            env_seed = None if self.seed is None else self.seed + index
+            observation, _ = env.reset(seed=env_seed)
+            observations.append(observation)
+        return self._obs(observations)
+
+    def step(self, actions: torch.Tensor):
+        actions = actions.detach().cpu().numpy()
+        observations, rewards, dones, time_outs = [], [], [], []
+        for env, action in zip(self.envs, actions):
+            if self._discrete:
+                action = int(action)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                # rl_games reads the next observation only: the final one of an
+                # ended episode is not needed because time outs are bootstrapped
+                # from the value of the observation the step started from.
+                observation, _ = env.reset()
+            observations.append(observation)
+            rewards.append(reward)
+            dones.append(terminated or truncated)
+            time_outs.append(truncated and not terminated)
+        extras = {"time_outs": torch.tensor(time_outs, dtype=torch.bool, device=self.device)}
+        return (
+            self._obs(observations),
+            torch.tensor(rewards, dtype=torch.float32, device=self.device),
+            torch.tensor(dones, dtype=torch.uint8, device=self.device),
+            extras,
+        )
+
+    def get_number_of_agents(self) -> int:
+        return 1
+
+    def get_env_info(self) -> dict[str, Any]:
+        return {
+            "action_space": self.action_space,
+            "observation_space": self.observation_space,
+            "agents": 1,
+            "value_size": 1,
+        }
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
