@@ -75,8 +75,8 @@ def main(cfg: DictConfig) -> None:
     task_class = None if is_gym else tasks.resolve(cfg.task_name)
     keep_checkpoints = check_keep_checkpoints(cfg.keep_checkpoints)
     cfg.checkpoint = _resume_checkpoint(cfg)
-    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
-        raise FileNotFoundError(f"checkpoint {cfg.checkpoint!r} does not exist (runs write them to runs/<experiment>/nn/*.pth)")
+    if cfg.checkpoint:
+        launch.require_checkpoint_file(cfg.checkpoint)
     if cfg.test and not cfg.checkpoint:
         raise ValueError("test=True plays a trained policy: give checkpoint=runs/<experiment>/nn/<name>.pth")
 

@@ -41,11 +41,16 @@ def check_train_params(params: dict[str, Any], num_envs: int) -> None:
         )
 
 
-def check_checkpoint(path: str, num_observations: int, num_actions: int) -> None:
-    """Fail early, and clearly, on a checkpoint that is missing or made for another task."""
+def require_checkpoint_file(path: str) -> Path:
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"checkpoint {path!r} does not exist (runs write them to runs/<experiment>/nn/*.pth)")
+    return file
+
+
+def check_checkpoint(path: str, num_observations: int, num_actions: int) -> None:
+    """Fail early, and clearly, on a checkpoint that is missing or made for another task."""
+    file = require_checkpoint_file(path)
     try:
         state = torch.load(file, map_location="cpu", weights_only=False)
     except Exception as error:  # corrupt or not a torch file

@@ -15,6 +15,10 @@ import numpy as np
 from isaac_rl import ASSET_ROOT
 
 
+# Batched state arrays every backend exposes as torch tensors, MuJoCo's names.
+STATE_FIELDS = ("qpos", "qvel", "ctrl", "xpos", "xquat", "sensordata", "cfrc_ext")
+
+
 def resolve_asset(path: str | Path) -> Path:
     """Return an existing model file: absolute, relative to the cwd, or to `assets/`."""
     candidates = [Path(path), ASSET_ROOT / path, ASSET_ROOT / "mjcf" / path]

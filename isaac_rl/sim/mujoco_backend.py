@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 import torch
 
-from isaac_rl.sim.warp_backend import STATE_FIELDS
+from isaac_rl.sim.model import STATE_FIELDS
 
 _BAD_STATE_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL)
 # MuJoCo C grows its contact and constraint buffers itself (up to the arena),
@@ -108,9 +108,8 @@ class MujocoBackend:
             data.qvel[:] = qvel_np[i]
             self._arrays["ctrl"][i] = 0.0
             mujoco.mj_forward(self.model, data)
-            self._bad_state[i] = False
-            self._overflow[i] = 0
             self._read(i)
 
     def capacity_overflow(self) -> torch.Tensor:
+        """(num_envs,) overflow flags since the sim was built (resets keep them)."""
         return self.overflow

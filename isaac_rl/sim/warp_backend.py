@@ -24,12 +24,12 @@ wp.config.log_level = wp.LOG_WARNING
 import mujoco_warp as mjw  # noqa: E402
 
 from isaac_rl.sim.capacity import Capacity
+from isaac_rl.sim.model import STATE_FIELDS
 
 # Overflow bits that mean dropped contacts or constraints. Solver iteration
 # limits are not errors: the solver returns its best iterate.
 CAPACITY_OVERFLOW_BITS = int(mjw.OverflowType.ALL & ~(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS))
 
-STATE_FIELDS = ("qpos", "qvel", "ctrl", "xpos", "xquat", "sensordata", "cfrc_ext")
 # Per-world inputs that a reset clears, beside qpos/qvel which it sets.
 CLEARED_ON_RESET = ("ctrl", "act", "qacc_warmstart", "qfrc_applied", "xfrc_applied")
 
@@ -133,5 +133,9 @@ class WarpBackend:
                 wp.capture_end(stream=wp_stream)
 
     def capacity_overflow(self) -> torch.Tensor:
-        """(num_envs,) int bitmask of overflows since each world's last reset."""
+        """(num_envs,) int bitmask of overflows since the sim was built.
+
+        MuJoCo Warp ORs these bits in and only `reset_data` clears them, which
+        this backend runs at build time alone, so they are sticky as they are.
+        """
         return self.overflow & CAPACITY_OVERFLOW_BITS
