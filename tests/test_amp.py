@@ -8,7 +8,7 @@ import torch
 from conftest import run_train
 from omegaconf import OmegaConf
 
-from isaac_rl import CFG_ROOT, tasks
+from isaac_rl import ASSET_ROOT, CFG_ROOT, tasks
 from isaac_rl.rlgames.amp.config import AMPConfig
 from isaac_rl.rlgames.amp.losses import (
     MIN_ONE_MINUS_D,
@@ -286,3 +286,22 @@ def test_cuda_graph_step_matches_the_eager_step():
     torch.testing.assert_close(graph_amp, eager_amp, atol=1e-3, rtol=1e-3)
     # the captured step keeps aging the AMP history
     torch.testing.assert_close(graph_amp[1:, :, NUM_FRAME_FEATURES:], graph_amp[:-1, :, :NUM_FRAME_FEATURES])
+
+
+@pytest.mark.parametrize("ground", [True, False])
+def test_a_sunken_clip_is_put_back_on_the_floor(tmp_path, ground):
+    from dataclasses import replace
+
+    from isaac_rl.motion import load_motion_npz, save_motion_npz
+
+    walk = load_motion_npz(ASSET_ROOT / "motions" / "humanoid_walk.npz")
+    sunken = tmp_path / "sunken_walk.npz"
+    save_motion_npz(sunken, replace(walk, root_translation=walk.root_translation - [0.0, 0.0, 0.06]))
+    task = make_task(num_envs=2, motion_file=str(sunken), groundMotions=ground)
+    frames = task.motion_lib.clip_frames(0)
+    lowest = task.sim.ground_clearance(torch.cat((frames.root_pos, frames.root_rot, frames.dof_pos), dim=1)).min().item()
+    # the authored walk keeps one sole on the floor; sunk 6 cm it is put back (or left inside the floor when asked)
+    assert lowest == pytest.approx(0.0 if ground else -0.06, abs=2e-3)
+    task.reset()
+    if ground:
+        assert task.sim.ground_clearance(task.sim.qpos).min().item() > -2e-3  # reference inits start on, not in, the floor

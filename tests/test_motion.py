@@ -16,6 +16,7 @@ from isaac_rl.motion import (
     MotionClip,
     MotionFormatError,
     MotionLib,
+    MotionState,
     SkeletonMismatchError,
     UnsafePickleError,
     load_motion_clip,
@@ -258,3 +259,30 @@ def test_authored_walk_moves_forward_with_feet_on_the_floor():
     ankle_z = state.key_pos[:, 2:, 2]
     assert ankle_z.min().item() > 0.049  # the sole is 5 cm below the ankle
     assert (ankle_z.min(dim=1).values < 0.051).all()  # one foot always down
+
+
+def test_raising_clips_moves_root_and_key_bodies_of_each_clip_alone(tmp_path):
+    listing = tmp_path / "two.yaml"
+    listing.write_text(f"motions:\n  - file: {WALK}\n    weight: 1\n  - file: {WALK}\n    weight: 1\n")
+    lib = MotionLib(listing)
+    before = [MotionState(*(v.clone() for v in lib.clip_frames(i))) for i in range(2)]
+    lib.raise_clips(torch.tensor([0.05, -0.02]))
+    for clip, shift in ((0, 0.05), (1, -0.02)):
+        after = lib.clip_frames(clip)
+        torch.testing.assert_close(after.root_pos[:, 2], before[clip].root_pos[:, 2] + shift)
+        torch.testing.assert_close(after.key_pos[..., 2], before[clip].key_pos[..., 2] + shift)
+        torch.testing.assert_close(after.root_pos[:, :2], before[clip].root_pos[:, :2])
+        torch.testing.assert_close(after.dof_pos, before[clip].dof_pos)
+    with pytest.raises(ValueError, match="one height per clip"):
+        lib.raise_clips(torch.zeros(3))
+
+
+def test_ground_clearance_is_the_signed_sole_height():
+    sim = Simulation("mjcf/amp_humanoid.xml", num_envs=1, backend="mujoco")
+    standing = sim.default_qpos.clone().unsqueeze(0).repeat(3, 1)
+    standing[1, 2] -= 0.05  # pelvis 5 cm lower: the soles sink into the floor
+    standing[2, 2] += 1.0  # a metre up
+    # the model's soles are 0.8814 m below the pelvis, which starts at 0.89 m
+    expected = torch.tensor([0.89 - 0.8814, 0.84 - 0.8814, 1.89 - 0.8814])
+    torch.testing.assert_close(sim.ground_clearance(standing), expected, atol=1e-4, rtol=0)
+

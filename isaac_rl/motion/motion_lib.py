@@ -168,6 +168,21 @@ class MotionLib:
         phase = torch.rand(motion_ids.shape, device=self.device, generator=generator)
         return phase * length
 
+    def clip_frames(self, motion_id: int) -> MotionState:
+        """Every stored frame of one clip, (num_frames, ...) each."""
+        start = int(self._frame_start[motion_id])
+        end = start + int(self._num_frames[motion_id])
+        return MotionState(*(values[start:end] for values in self._frames))
+
+    def raise_clips(self, heights: torch.Tensor) -> None:
+        """Move each clip up by heights[clip] metres (down where negative): root and key bodies alike."""
+        heights = torch.as_tensor(heights, dtype=torch.float32, device=self.device)
+        if heights.shape != (self.num_motions(),):
+            raise ValueError(f"expected one height per clip, shape ({self.num_motions()},), got {tuple(heights.shape)}")
+        per_frame = torch.repeat_interleave(heights, self._num_frames)
+        self._frames.root_pos[:, 2] += per_frame
+        self._frames.key_pos[..., 2] += per_frame.unsqueeze(-1)
+
     def get_motion_state(self, motion_ids: torch.Tensor, motion_times: torch.Tensor) -> MotionState:
         """The clips' states at the given times, blended between the two nearest frames.
 

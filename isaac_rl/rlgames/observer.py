@@ -1,4 +1,4 @@
-"""Algo observer: episode reward, length and per-episode task extras to tensorboard."""
+"""Algo observer: episode reward, length and per-episode task extras to tensorboard and the console."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ class RLGPUAlgoObserver(AlgoObserver):
         if epoch_num == getattr(self, "_last_epoch", None):
             return  # rl_games' discrete agent reports each epoch twice
         self._last_epoch = epoch_num
-        for key, total in self._sums.items():
-            if self._counts[key] and self.writer is not None:
-                value = (total / self._counts[key]).item()
+        means = {key: (total / self._counts[key]).item() for key, total in self._sums.items() if self._counts[key]}
+        if self.writer is not None:
+            for key, value in means.items():
                 self.writer.add_scalar(f"Episode/{key}", value, frame)
                 self.writer.add_scalar(f"Episode/{key}/time", value, total_time)
         self._sums.clear()
@@ -46,4 +46,5 @@ class RLGPUAlgoObserver(AlgoObserver):
         if algo.game_rewards.current_size > 0:
             reward = algo.game_rewards.get_mean()[0]
             length = algo.game_lengths.get_mean()
-            print(f"epoch {epoch_num}: mean episode reward {reward:.2f}, mean episode length {float(length):.1f}, time {total_time:.1f}s")
+            extras = "".join(f", {key} {value:.3f}" for key, value in means.items())
+            print(f"epoch {epoch_num}: mean episode reward {reward:.2f}, mean episode length {float(length):.1f}, time {total_time:.1f}s{extras}")

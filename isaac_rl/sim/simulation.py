@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from isaac_rl.sim.capacity import Capacity, estimate_capacity
+from isaac_rl.sim.clearance import ground_clearance
 from isaac_rl.sim.errors import SimCapacityError, SimNaNError
 from isaac_rl.sim.model import ModelInfo, describe, load_model
 from isaac_rl.utils.torch_math import quat_rotate
@@ -136,6 +137,14 @@ class Simulation:
         if name not in self.info.sensor_slices:
             raise KeyError(f"no sensor named {name!r}; the model has: {', '.join(self.info.sensor_names)}")
         return self.sensordata[:, self.info.sensor_slices[name]]
+
+    def ground_clearance(self, qpos: torch.Tensor) -> torch.Tensor:
+        """(N,) signed distance (m) from the bodies to the ground in poses qpos (N, nq); negative inside it.
+
+        Kinematics on the cpu, for set-up work (not for the step loop).
+        """
+        clearance = ground_clearance(self.mj_model, qpos.detach().double().cpu().numpy())
+        return torch.as_tensor(clearance, dtype=torch.float32, device=qpos.device)
 
     # -- actions in, physics, resets ----------------------------------------
     def set_ctrl(self, ctrl: torch.Tensor) -> None:

@@ -114,8 +114,13 @@ class WarpBackend:
         for field in self._cleared_on_reset:
             field.masked_fill_(mask.view(-1, *([1] * (field.dim() - 1))), 0.0)
         if self.refresh_body_states:
-            with self._stream():
-                mjw.kinematics(self.m, self.d)
+            self._refresh_body_states()
+
+    @torch.compiler.disable
+    def _refresh_body_states(self) -> None:
+        """Warp kernels: torch.compile (VecTask's `sim.compile_step`) must not trace into them."""
+        with self._stream():
+            mjw.kinematics(self.m, self.d)
 
     @contextmanager
     def torch_graph_capture(self, graph: torch.cuda.CUDAGraph, stream: torch.cuda.Stream) -> Iterator[None]:

@@ -73,6 +73,7 @@ class HumanoidAMP(VecTask):
         self.enable_early_termination = bool(env.get("enableEarlyTermination", True))
         self.termination_height = float(env.get("terminationHeight", 0.5))
         self.forward_speed_weight = float(env.get("forwardSpeedWeight", 0.0))
+        self.ground_motions = bool(env.get("groundMotions", True))
         self.motion_file = resolve_motion_file(env.get("motion_file", "motions/humanoid_walk.npz"))
         cfg["env"]["numObservations"] = NUM_FRAME_FEATURES
         cfg["env"]["numActions"] = NUM_DOFS
@@ -80,6 +81,8 @@ class HumanoidAMP(VecTask):
 
         info = self.sim.info
         self.motion_lib = MotionLib(self.motion_file, key_body_names=KEY_BODIES, device=self.device, dof_names=info.dof_names)
+        if self.ground_motions:
+            self._put_motions_on_ground()
         # inverse-CDF sampling of clip ids: pure tensor work (no multinomial), so a captured step graph may run it
         self._motion_cdf = torch.cumsum(self.motion_lib.motion_weights, 0)
         self._num_motions = self.motion_lib.num_motions()
@@ -116,6 +119,27 @@ class HumanoidAMP(VecTask):
                 f"{info.nu} actuators" + (f" and lacks bodies {missing}" if missing else "")
             )
         return sim
+
+    def _put_motions_on_ground(self) -> None:
+        """Shift each clip vertically so that its lowest point over all frames just touches the floor.
+
+        Clips made for a slightly different foot put the soles up to ~8 cm into
+        the ground (the CMU run and walk clips) or keep them above it. The
+        physics cannot follow that, so the discriminator would tell reference
+        from simulated motion by root height, and reference inits would start
+        inside the floor.
+        """
+        lib = self.motion_lib
+        heights = []
+        for motion_id in range(lib.num_motions()):
+            frames = lib.clip_frames(motion_id)
+            qpos = torch.cat((frames.root_pos, frames.root_rot, frames.dof_pos), dim=1)
+            heights.append(-self.sim.ground_clearance(qpos).min())
+        heights = torch.stack(heights)
+        lib.raise_clips(heights)
+        for path, height in zip(lib.motion_files, heights.tolist()):
+            if abs(height) > 0.005:
+                print(f"isaac_rl: motion {Path(path).name} moved {100 * height:+.1f} cm to put its lowest point on the floor")
 
     # -- AMP ------------------------------------------------------------------
     def fetch_amp_obs_demo(self, num_samples: int) -> torch.Tensor:

@@ -18,6 +18,12 @@ whole step, actions in to observations out, is captured once in a CUDA graph
 and replayed: Python and kernel-launch overhead otherwise cost about half of
 the physics' throughput. The returned tensors are then the graph's static
 buffers, overwritten by the next step: copy what you keep.
+
+Inside that graph the task's torch math (actions in; resets, observations
+and rewards out) is still a hundred or so small kernels, each costing a few
+microseconds whatever the number of envs. With `sim.compile_step` (default
+on, CUDA graph runs only) torch.compile fuses it into a few kernels; the
+first step pays for the compilation.
 """
 
 from __future__ import annotations
@@ -71,8 +77,14 @@ class VecTask:
             and self.sim.supports_graph_capture
             and self.rl_device == self.device
         )
+        self.compile_step = self.use_cuda_graph and bool(config.get("sim", {}).get("compile_step", True))
+        if self.compile_step:
+            self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
+            self._finish_step = torch.compile(self._finish_step, dynamic=False)
         self._step_graph: torch.cuda.CUDAGraph | None = None
-        self._warmed_up = False
+        # eager steps before capture: lazy initialisation and compilation must not happen while capturing,
+        # and the compiled step's second call settles any recompilation its first call set off
+        self._warm_up_steps_left = 2 if self.compile_step else 1
 
     # -- set-up --------------------------------------------------------------
     def create_sim(self) -> Simulation:
@@ -140,10 +152,9 @@ class VecTask:
         if not self.use_cuda_graph:
             return self._step(actions)
         if self._step_graph is None:
-            if not self._warmed_up:
-                # One eager step first: lazy initialisation must not happen during capture.
-                self._warmed_up = True
-                return self._step(actions)
+            if self._warm_up_steps_left:
+                self._warm_up_steps_left -= 1
+                return self._warm_up_step(actions)
             self._capture_step(actions)
         self._graph_actions.copy_(actions)
         self._step_graph.replay()
@@ -165,11 +176,28 @@ class VecTask:
         # Own dicts: eager calls (reset) rebind entries of self.obs_dict / self.extras.
         self._graph_outputs = (dict(obs_dict), rewards, resets, dict(extras))
 
+    def _warm_up_step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
+        if not self.compile_step:
+            return self._step(actions)
+        try:
+            return self._step(actions)
+        except Exception as error:
+            raise RuntimeError(
+                f"torch.compile of the {type(self).__name__} step failed ({type(error).__name__}: {error}); "
+                "task.sim.compile_step=False runs the step uncompiled (still in a CUDA graph)"
+            ) from error
+
     def _step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
-        actions = torch.clamp(actions.to(self.device), -self.clip_actions, self.clip_actions)
-        self.pre_physics_step(actions)
+        self._apply_actions(actions)
         for _ in range(self.control_freq_inv):
             self.sim.step()
+        return self._finish_step()
+
+    # The torch halves of a step, around the physics (torch.compile fuses each with `sim.compile_step`).
+    def _apply_actions(self, actions: torch.Tensor) -> None:
+        self.pre_physics_step(torch.clamp(actions.to(self.device), -self.clip_actions, self.clip_actions))
+
+    def _finish_step(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
         self.post_physics_step()
         self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1).long()
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
