@@ -320,4 +320,7 @@ def test_compiled_graph_step_matches_the_eager_step():
         return torch.stack(rows)
 
     fast, eager = rollout(True), rollout(False)
-    torch.testing.assert_close(fast, eager, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(fast[..., :-2], eager[..., :-2], atol=1e-3, rtol=1e-3)  # observations
+    assert torch.equal(fast[..., -1], eager[..., -1])  # resets
+    # the progress reward is a difference of potentials of ~-6e4 (-distance/dt): float32 rounds it to ~4e-3
+    torch.testing.assert_close(fast[..., -2], eager[..., -2], atol=1e-2, rtol=0)

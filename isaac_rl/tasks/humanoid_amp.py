@@ -17,8 +17,9 @@ coordinates the actions set; a 6D tangent-normal form would be a smooth
 function of the same three numbers, longer and no more informative.
 
 Actions (28) in [-1, 1] are PD targets mapped linearly onto each position
-actuator's control range (the joint range); MuJoCo's position actuators are
-the PD controllers.
+actuator's control range (IsaacGymEnvs' PD target ranges, wider than the
+joint ranges: see the model); MuJoCo's position actuators are the PD
+controllers.
 
 Reset by reference state init (`stateInit`): Default (the model's standing
 pose), Start (clip start), Random (a random clip time) or Hybrid (per env,
