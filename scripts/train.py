@@ -128,6 +128,8 @@ def main(cfg: DictConfig) -> None:
     else:
         runner = launch.build_runner(create_env)
     launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint)
+    if cfg.multi_gpu:
+        distributed.shutdown()
 
 
 @hydra.main(version_base="1.3", config_path="../cfg", config_name="config")

@@ -175,7 +175,7 @@ def test_reset_by_reference_puts_the_humanoid_in_the_reference_pose(task):
     torch.testing.assert_close(task.sim.root_ang_vel, state.root_ang_vel, atol=1e-5, rtol=1e-5)
     # the policy's AMP observation after the reset is the demo observation of the same moment
     # (key bodies from the physics model agree with the motion library's to within millimetres)
-    demo_like = task._motion_history(ids, times).reshape(4, -1)
+    demo_like = task._motion_history(ids, times)[0].reshape(4, -1)
     torch.testing.assert_close(task.extras["amp_obs"], demo_like, atol=5e-3, rtol=0)
 
 

@@ -98,3 +98,15 @@ def test_multi_gpu_outside_torchrun_or_without_cuda_is_refused(monkeypatch):
             monkeypatch.setenv(name, value)
         with pytest.raises(ValueError, match="multi_gpu=True needs CUDA GPUs"):
             distributed.current_rank(True)
+
+
+def test_a_rank_closes_its_process_group_on_exit(tmp_path):
+    import torch.distributed as dist
+
+    from isaac_rl.rlgames import distributed
+
+    distributed.shutdown()  # no group yet: nothing to do
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    distributed.shutdown()
+    assert not dist.is_initialized()

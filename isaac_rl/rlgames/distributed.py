@@ -55,3 +55,9 @@ def current_rank(multi_gpu: bool) -> Rank:
 def bind(rank: Rank) -> None:
     """Make `rank.device` the current CUDA device, so that nothing of this rank lands on cuda:0 by default."""
     torch.cuda.set_device(rank.local_rank)
+
+
+def shutdown() -> None:
+    """Close the process group rl_games opened, so that a rank exits cleanly (PyTorch warns of a leak otherwise)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

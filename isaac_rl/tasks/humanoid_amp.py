@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from isaac_rl import ASSET_ROOT
-from isaac_rl.motion import MotionLib
+from isaac_rl.motion import MotionLib, MotionState
 from isaac_rl.sim import Simulation
 from isaac_rl.tasks.base.vec_task import VecTask
 from isaac_rl.utils.torch_math import quat_axis, quat_mul, quat_rotate, quat_rotate_inverse
@@ -149,18 +149,21 @@ class HumanoidAMP(VecTask):
         span = self.dt * (self.num_amp_obs_steps - 1)
         # the newest frame at least `span` into the clip, so the history does not run off its start
         newest = self.motion_lib.sample_time(motion_ids, truncate_time=span) + span
-        return self._motion_history(motion_ids, newest).reshape(num_samples, -1)
+        history, _ = self._motion_history(motion_ids, newest)
+        return history.reshape(num_samples, -1)
 
-    def _motion_history(self, motion_ids: torch.Tensor, newest_times: torch.Tensor) -> torch.Tensor:
-        """Features (N, numAMPObsSteps, 81) of the clips at newest_times, newest_times - dt, ..."""
-        steps = torch.arange(self.num_amp_obs_steps, device=self.device, dtype=newest_times.dtype)
-        times = newest_times.unsqueeze(1) - self.dt * steps
+    def _motion_history(self, motion_ids: torch.Tensor, newest_times: torch.Tensor) -> tuple[torch.Tensor, MotionState]:
+        """Features (N, numAMPObsSteps, 81) of the clips at newest_times, newest_times - dt, ...,
+        and the clips' state at newest_times."""
+        n, steps = len(motion_ids), self.num_amp_obs_steps
+        times = newest_times.unsqueeze(1) - self.dt * torch.arange(steps, device=self.device, dtype=newest_times.dtype)
         ids = motion_ids.unsqueeze(1).expand_as(times)
         state = self.motion_lib.get_motion_state(ids.reshape(-1), times.reshape(-1))
         features = compute_frame_features(
             state.root_pos, state.root_rot, state.root_vel, state.root_ang_vel, state.dof_pos, state.dof_vel, state.key_pos
         )
-        return features.view(*times.shape, NUM_FRAME_FEATURES)
+        newest = MotionState(*(values.view(n, steps, *values.shape[1:])[:, 0] for values in state))
+        return features.view(n, steps, NUM_FRAME_FEATURES), newest
 
     def _sample_motion_ids(self, n: int) -> torch.Tensor:
         u = torch.rand(n, device=self.device)
@@ -215,8 +218,7 @@ class HumanoidAMP(VecTask):
         else:
             use_reference = torch.ones(n, dtype=torch.bool, device=self.device)
 
-        history = self._motion_history(motion_ids, times)
-        state = self.motion_lib.get_motion_state(motion_ids, times)
+        history, state = self._motion_history(motion_ids, times)
         ref_qpos = torch.cat((state.root_pos, state.root_rot, state.dof_pos), dim=1)
         # MuJoCo keeps a free joint's angular velocity in the body frame
         local_ang_vel = quat_rotate_inverse(state.root_rot, state.root_ang_vel)
