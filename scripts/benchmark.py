@@ -31,15 +31,14 @@ from contextlib import nullcontext, redirect_stdout
 from typing import Any, Callable
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from rl_games.common.algo_observer import AlgoObserver
 
-from isaac_rl import CFG_ROOT, tasks
+from isaac_rl import tasks
 from isaac_rl.rlgames import extensions, launch
 from isaac_rl.tasks.base.vec_task import VecTask
-from isaac_rl.utils.config import check_top_level, register_resolvers
+from isaac_rl.utils.config import check_top_level, compose_config
 from isaac_rl.utils.seeding import set_seed
 
 # benchmark setting: (default, smallest accepted value)
@@ -65,12 +64,6 @@ def parse_args(argv: list[str]) -> tuple[dict[str, int], bool, list[str]]:
         else:
             overrides.append(arg)
     return settings, as_json, overrides
-
-
-def compose_config(overrides: list[str]) -> DictConfig:
-    register_resolvers()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CFG_ROOT)):
-        return compose(config_name="config", overrides=overrides)
 
 
 def synchronize(device: torch.device) -> None:

@@ -40,13 +40,11 @@ from typing import Callable
 import mujoco
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from isaac_rl import CFG_ROOT
 from isaac_rl.rlgames import launch
 from isaac_rl.tasks.humanoid_amp import HumanoidAMP, resolve_motion_file
-from isaac_rl.utils.config import register_resolvers
+from isaac_rl.utils.config import compose_config
 
 GAP = 4  # white pixels between frames and between rows
 # side view: looking along +y, so walking along +x crosses the frame left to right
@@ -74,9 +72,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def compose_configs(device: str) -> tuple[dict, dict]:
     """The task and train configs of `scripts/train.py task=HumanoidAMP num_envs=1`, resolved."""
-    register_resolvers()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CFG_ROOT)):
-        cfg = compose(config_name="config", overrides=["task=HumanoidAMP", "num_envs=1"])
+    cfg = compose_config(["task=HumanoidAMP", "num_envs=1"])
     cfg.sim_device = cfg.rl_device = device
     return OmegaConf.to_container(cfg.task, resolve=True), OmegaConf.to_container(cfg.train, resolve=True)
 
@@ -115,9 +111,7 @@ def load_policy(task: HumanoidAMP, train_cfg: dict, checkpoint: str, device: str
     runner.load(train_cfg)
     player = runner.create_player()
     # not player.restore(): rl_games loads without map_location, so a CUDA checkpoint would fail on a cpu-only host
-    state = torch.load(checkpoint, map_location=device, weights_only=False)
-    state["model"] = {key.replace("_orig_mod.", "", 1): value for key, value in state["model"].items()}
-    player.set_weights(state)
+    player.set_weights(launch.load_checkpoint(checkpoint, map_location=device))
     player.has_batch_dimension = True  # observations come as (1, 81): keep the env axis on the actions
     player.reset()
     return lambda obs: player.get_action(obs, is_deterministic=True)

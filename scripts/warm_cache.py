@@ -16,22 +16,15 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from isaac_rl import tasks
-from isaac_rl.utils.config import register_resolvers
-
-CFG_DIR = Path(__file__).resolve().parents[1] / "cfg"
-
+from isaac_rl.utils.config import compose_config
 
 def build_and_step(task: str, device: str, num_envs: int) -> float:
     """Build `task` on the Warp backend on `device`, step it once; returns the seconds taken."""
     started = time.perf_counter()
-    register_resolvers()
-    overrides = [f"task={task}", f"num_envs={num_envs}", f"sim_device={device}", f"rl_device={device}", "physics_backend=warp"]
-    with initialize_config_dir(config_dir=str(CFG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose_config([f"task={task}", f"num_envs={num_envs}", f"sim_device={device}", f"rl_device={device}", "physics_backend=warp"])
     if cfg.task.get("class_path"):
         tasks.register(cfg.task_name, cfg.task.class_path)
     env = tasks.resolve(cfg.task_name)(

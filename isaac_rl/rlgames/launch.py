@@ -48,16 +48,25 @@ def require_checkpoint_file(path: str) -> Path:
     return file
 
 
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> Any:
+    """A checkpoint's saved state, its model weights under their plain names.
+
+    A model trained under torch.compile saves its weights as `_orig_mod.<name>`.
+    """
+    state = torch.load(require_checkpoint_file(path), map_location=map_location, weights_only=False)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state["model"] = {key.replace("_orig_mod.", "", 1): value for key, value in state["model"].items()}
+    return state
+
+
 def check_checkpoint(path: str, num_observations: int, num_actions: int) -> None:
     """Fail early, and clearly, on a checkpoint that is missing or made for another task."""
-    file = require_checkpoint_file(path)
+    require_checkpoint_file(path)
     try:
-        state = torch.load(file, map_location="cpu", weights_only=False)
+        state = load_checkpoint(path)
     except Exception as error:  # corrupt or not a torch file
         raise ValueError(f"checkpoint {path!r} could not be read as an rl_games checkpoint: {error}") from error
     model = state.get("model", {}) if isinstance(state, dict) else {}
-    # a model trained under torch.compile saves its weights under `_orig_mod.`
-    model = {key.replace("_orig_mod.", ""): value for key, value in model.items()}
     obs_stat = model.get("running_mean_std.running_mean")
     mu = model.get("a2c_network.mu.weight")
     if obs_stat is None and mu is None:

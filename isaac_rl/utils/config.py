@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+
+from isaac_rl import CFG_ROOT
 
 
 def default_device() -> str:
@@ -25,6 +28,14 @@ def register_resolvers() -> None:
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
+
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config scripts/train.py gets for these command-line overrides, composed outside its hydra main."""
+    register_resolvers()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CFG_ROOT)):
+        return compose(config_name="config", overrides=list(overrides))
 
 
 # key: (accepted types, description of what is accepted)

@@ -177,11 +177,11 @@ class VecTask:
         self._graph_outputs = (dict(obs_dict), rewards, resets, dict(extras))
 
     def _warm_up_step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
-        if not self.compile_step:
-            return self._step(actions)
         try:
             return self._step(actions)
         except Exception as error:
+            if not self.compile_step:
+                raise
             raise RuntimeError(
                 f"torch.compile of the {type(self).__name__} step failed ({type(error).__name__}: {error}); "
                 "task.sim.compile_step=False runs the step uncompiled (still in a CUDA graph)"
