@@ -11,7 +11,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["isaac_rl", "isaac_rl.*"]),
     install_requires=[
-        "torch>=2.4",
+        # weights-only checkpoint loading with an allow-list (torch.serialization.safe_globals)
+        "torch>=2.6",
         "numpy>=1.26",
         # physics: the C library on cpu, MuJoCo Warp on CUDA (same MJCF)
         "mujoco==4.0.0",

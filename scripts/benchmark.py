@@ -38,7 +38,9 @@ from rl_games.common.algo_observer import AlgoObserver
 from isaac_rl import tasks
 from isaac_rl.rlgames import extensions, launch
 from isaac_rl.tasks.base.vec_task import VecTask
-from isaac_rl.utils.config import check_top_level, compose_config
+from isaac_rl.rlgames.run_config import check_batch, check_run_config
+from isaac_rl.utils.config import compose_config, compose_reference
+from isaac_rl.utils.schema import ConfigError
 from isaac_rl.utils.seeding import set_seed
 
 # benchmark setting: (default, smallest accepted value)
@@ -142,10 +144,6 @@ def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int) ->
     train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
     params = train_cfg["params"]
     config = params["config"]
-    batch = int(config["horizon_length"]) * env.num_envs
-    # small CPU runs: a minibatch larger than the batch would be refused
-    config["minibatch_size"] = min(int(config["minibatch_size"]), batch)
-    launch.check_train_params(params, env.num_envs)
     config.update(device=cfg.rl_device, device_name=cfg.rl_device, max_epochs=warmup_epochs + epochs, max_frames=-1)
     config.update(save_frequency=0, save_best_after=10**9, print_stats=True)
     params["seed"] = cfg.seed
@@ -168,7 +166,6 @@ def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int) ->
 
 
 def benchmark(cfg: DictConfig, settings: dict[str, int], log: Any) -> dict[str, Any]:
-    check_top_level(cfg)
     # user tasks join the same way as in scripts/train.py
     extensions.load_extensions(cfg.extensions)
     if cfg.task.get("class_path"):
@@ -219,6 +216,8 @@ def main(argv: list[str]) -> int:
     try:
         settings, as_json, overrides = parse_args(argv)
         cfg = compose_config(overrides)
+        check_run_config(cfg, compose_reference(overrides))
+        check_batch(cfg)
         # rl_games prints progress on stdout: keep stdout for the JSON alone
         with redirect_stdout(sys.stderr) if as_json else nullcontext():
             result = benchmark(cfg, settings, sys.stderr if as_json else sys.stdout)
@@ -226,7 +225,8 @@ def main(argv: list[str]) -> int:
         if os.getenv("ISAAC_RL_TRACEBACK"):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}\n(set ISAAC_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        lines = error.problems if isinstance(error, ConfigError) else [message]
+        print("\n".join(f"error: {line}" for line in lines) + "\n(set ISAAC_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 2
     if as_json:
         print(json.dumps(result))

@@ -20,7 +20,7 @@ COMMON=(task="$TASK" num_envs="$NUM_ENVS" max_iterations="$EPOCHS" train_dir="$O
 
 report() {  # name, log, seconds
   local fps
-  fps=$(grep -o "fps total: [0-9]*" "$2" | tail -1 | awk '{print $3}')
+  fps=$(grep -o "fps total [0-9]*" "$2" | tail -1 | awk '{print $3}')
   echo "$1: fps total ${fps:-?} (last epoch), wall ${3}s, log $2"
 }
 

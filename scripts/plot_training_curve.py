@@ -12,7 +12,7 @@ import argparse
 import re
 from pathlib import Path
 
-LINE = re.compile(r"^epoch (\d+): mean episode reward (-?[\d.]+), mean episode length ([\d.]+), time ([\d.]+)s")
+LINE = re.compile(r"^epoch (\d+)(?:/\d+)?: mean episode reward (-?[\d.]+), mean episode length ([\d.]+), time ([\d.]+)s")
 
 
 def read_curve(log: Path) -> list[tuple[int, float, float, float]]:

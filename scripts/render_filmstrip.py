@@ -1,6 +1,6 @@
 """A filmstrip PNG of a HumanoidAMP policy rollout above the reference clip it imitates.
 
-    python scripts/render_filmstrip.py --checkpoint runs/HumanoidAMP/nn/HumanoidAMP.pth \\
+    python scripts/render_filmstrip.py --checkpoint runs/HumanoidAMP/<run>/nn/HumanoidAMP.pth \\
         --out docs/humanoid_amp_filmstrip.png
     python scripts/render_filmstrip.py --motion-file motions/humanoid_walk.npz --out /tmp/clip.png
 
@@ -110,7 +110,7 @@ def load_policy(task: HumanoidAMP, train_cfg: dict, checkpoint: str, device: str
     runner = launch.build_runner(lambda **kwargs: task)  # the player wraps this very task
     runner.load(train_cfg)
     player = runner.create_player()
-    # not player.restore(): rl_games loads without map_location, so a CUDA checkpoint would fail on a cpu-only host
+    # the checkpoint's weights, mapped onto the device this rollout runs on
     player.set_weights(launch.load_checkpoint(checkpoint, map_location=device))
     player.has_batch_dimension = True  # observations come as (1, 81): keep the env axis on the actions
     player.reset()

@@ -2,108 +2,148 @@
 
     python scripts/train.py task=Cartpole
     python scripts/train.py task=Ant num_envs=4096 headless=True
-    python scripts/train.py task=Cartpole test=True checkpoint=runs/Cartpole/nn/Cartpole.pth
-    python scripts/train.py task=Cartpole resume=True            # continue after a crash
+    python scripts/train.py task=Cartpole test=True checkpoint=runs/Cartpole/<run>/nn/Cartpole.pth
+    python scripts/train.py task=Cartpole resume=True            # continue the newest run after a crash
     python scripts/train.py task=GymEnv task.env.gym_id=Pendulum-v1
     torchrun --nproc_per_node=2 scripts/train.py multi_gpu=True task=Ant
+
+Each training run writes into a directory of its own, runs/<experiment>/<date>_<time>/.
+The whole config is checked before torch, rl_games or the sim load, so a wrong
+key or value fails in about a second with `error: <key>=<value>: expected ...`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from isaac_rl import tasks
-from isaac_rl.rlgames import distributed, extensions, gym_env, launch
-from isaac_rl.rlgames.checkpoint import check_keep_checkpoints, newest_checkpoint
-from isaac_rl.utils.config import check_top_level, register_resolvers
-from isaac_rl.utils.seeding import set_seed
+from isaac_rl.rlgames.run_config import check_batch, check_run_config
+from isaac_rl.utils import run_dirs
+from isaac_rl.utils.config import apply_cpu_num_envs, reference_overrides, register_resolvers
+from isaac_rl.utils.schema import ConfigError
 
 register_resolvers()
 
 
 def _experiment_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.train_dir) / cfg.train.params.config.full_experiment_name
+    return Path(cfg.train_dir) / cfg.train.params.config.name
 
 
-def _resume_checkpoint(cfg: DictConfig) -> str:
-    """The newest checkpoint of this experiment, or '' (a fresh start) when it has none."""
-    if not isinstance(cfg.resume, bool):
-        raise ValueError(f"config key resume={cfg.resume!r}: expected True or False")
-    if not cfg.resume:
-        return cfg.checkpoint
+def _resumed_run(cfg: DictConfig) -> Path | None:
+    """The run directory `resume` names (True: the experiment's newest), or None for a new run."""
+    if cfg.resume is False:
+        return None
     if cfg.test:
-        raise ValueError("resume=True continues training; to play a policy give test=True checkpoint=<file>.pth")
+        raise ValueError("resume continues training; to play a policy give test=True checkpoint=<file>.pth")
     if cfg.checkpoint:
-        raise ValueError("give resume=True (the newest checkpoint of runs/<experiment>/nn/) or checkpoint=<file>.pth, not both")
-    nn_dir = _experiment_dir(cfg) / "nn"
-    found = newest_checkpoint(nn_dir)
-    if found is None:
-        print(f"resume=True: no checkpoint in {nn_dir} yet, starting a new run")
-        return ""
-    print(f"resume=True: continuing from {found}")
-    return str(found)
+        raise ValueError("give resume=True (the newest run of the experiment), resume=<run dir> or checkpoint=<file>.pth, not two of them")
+    if cfg.resume is True:
+        run = run_dirs.newest_run_dir(_experiment_dir(cfg))
+        if run is None:
+            print(f"resume=True: no run of {_experiment_dir(cfg)} yet, starting a new run")
+        return run
+    run = Path(cfg.resume)
+    if not run.is_dir():
+        runs = run_dirs.run_dirs(_experiment_dir(cfg))
+        known = ", ".join(str(r) for r in runs[-3:]) or f"none under {_experiment_dir(cfg)}"
+        raise FileNotFoundError(f"resume={cfg.resume}: no such run directory; newest runs: {known}")
+    return run
 
 
-def _check_gym_train_config(cfg: DictConfig) -> None:
-    env_name = cfg.train.params.config.env_name
-    if env_name != gym_env.ENV_NAME:
-        raise ValueError(
-            f"task {cfg.task_name!r} is a gymnasium env (task.env.gym_id) but its train config has env_name: {env_name}; "
-            f"use a train config with env_name: {gym_env.ENV_NAME} (train=GymEnvPPO, or train=GymEnvDiscretePPO for discrete actions)"
-        )
+def _claim_run_dir(cfg: DictConfig, resumed: Path | None, is_main: bool) -> Path:
+    """The directory this run writes into: the resumed one, or a new one of its own.
+
+    Other ranks of a multi-GPU run write nothing (rl_games saves on rank 0) but
+    rl_games creates its folders on every rank: theirs go to a scratch directory.
+    """
+    if not is_main:
+        return Path(tempfile.mkdtemp(prefix="isaac_rl_rank_")) / "run"
+    return resumed if resumed is not None else run_dirs.new_run_dir(_experiment_dir(cfg))
 
 
-def _register_gym_env(cfg: DictConfig, task_cfg: dict) -> None:
-    """Make `env_name: gym` build the task config's gymnasium env (`task.env.gym_id`)."""
-    env = task_cfg["env"]
-    gym_env.register_gym(gym_env.make_gym_creator(env["gym_id"], env.get("make_kwargs")), cfg.rl_device, cfg.seed)
+def _write_run_config(cfg: DictConfig, run_dir: Path, resumed: bool) -> None:
+    """config.yaml of a new run; a resume keeps it and adds the resumed run's config beside it."""
+    name = "config.yaml"
+    if resumed and (run_dir / name).exists():
+        name = f"config.resume_{time.strftime(run_dirs.STAMP_FORMAT)}.yaml"
+    (run_dir / name).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def main(cfg: DictConfig) -> None:
-    check_top_level(cfg)
+    # imported here: a config error is reported before these ~10 s of imports
+    import torch
+
+    from isaac_rl import tasks
+    from isaac_rl.rlgames import distributed, extensions, gym_env, launch
+    from isaac_rl.rlgames.checkpoint import newest_checkpoint
+    from isaac_rl.utils.seeding import set_seed
+
     extensions.load_extensions(cfg.extensions)
     if cfg.task.get("class_path"):
         tasks.register(cfg.task_name, cfg.task.class_path)
     is_gym = bool(cfg.task.env.get("gym_id"))
     if is_gym:
-        _check_gym_train_config(cfg)
+        gym_env.check_train_config(cfg.task_name, cfg.train.params.config.env_name)
     task_class = None if is_gym else tasks.resolve(cfg.task_name)
-    keep_checkpoints = check_keep_checkpoints(cfg.keep_checkpoints)
-    cfg.checkpoint = _resume_checkpoint(cfg)
+
+    resumed = _resumed_run(cfg)
+    if resumed is not None:
+        found = newest_checkpoint(resumed / "nn")
+        print(f"resume: continuing {resumed} from {found}" if found else f"resume: {resumed} has no checkpoint yet, starting it over")
+        cfg.checkpoint = str(found) if found else ""
     if cfg.checkpoint:
         launch.require_checkpoint_file(cfg.checkpoint)
     if cfg.test and not cfg.checkpoint:
-        raise ValueError("test=True plays a trained policy: give checkpoint=runs/<experiment>/nn/<name>.pth")
+        raise ValueError("test=True plays a trained policy: give checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
 
     rank = distributed.current_rank(cfg.multi_gpu)
     if cfg.multi_gpu:
         cfg.sim_device = cfg.rl_device = rank.device
         distributed.bind(rank)
+    note = apply_cpu_num_envs(cfg, torch.cuda.is_available())
+    if note:
+        print(note)
+    if not cfg.test:
+        check_batch(cfg)
     if cfg.warp_cache_dir:
         # Warp reads this when it initialises, which happens when the first sim is built.
         os.environ["WARP_CACHE_PATH"] = str(Path(cfg.warp_cache_dir).expanduser().resolve())
     cfg.seed = set_seed(cfg.seed, cfg.torch_deterministic, rank=rank.global_rank)
 
+    run_dir = None if cfg.test else _claim_run_dir(cfg, resumed, rank.is_main)
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
     train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
-    params = train_cfg["params"]
-    params["config"]["train_dir"] = cfg.train_dir
-    params["config"]["device"] = cfg.rl_device
-    params["config"]["device_name"] = cfg.rl_device
+    config = train_cfg["params"]["config"]
+    config.update(device=cfg.rl_device, device_name=cfg.rl_device, keep_checkpoints=cfg.keep_checkpoints)
+    # the algo observer prints one line per epoch (reward, fps, ETA) in place of rl_games' own
+    config["print_stats"] = False
+    if run_dir is not None:
+        config.update(train_dir=str(run_dir.parent), full_experiment_name=run_dir.name)
     # rl_games adds the global rank to the seed itself under multi_gpu
-    params["seed"] = cfg.seed - rank.global_rank
-    params["config"]["keep_checkpoints"] = keep_checkpoints
-    if not cfg.test:
-        launch.check_train_params(params, task_cfg["env"]["numEnvs"])
-    else:
-        player = params["config"].setdefault("player", {})
+    train_cfg["params"]["seed"] = cfg.seed - rank.global_rank
+    if cfg.test:
+        player = config.setdefault("player", {})
         player["use_vecenv"] = True
         player.setdefault("games_num", cfg.num_test_games or task_cfg["env"]["numEnvs"])
+        # rl_games' other summary starts with an unlabelled sum of all rewards
+        player.setdefault("balance_env_rewards", True)
+
+    def announce(physics: str) -> None:
+        if cfg.test:
+            games = config["player"]["games_num"]
+            where = f"test: {games} episodes of {cfg.checkpoint} ('av reward' below is the mean episode reward, 'av steps' the mean length)"
+        else:
+            where = f"run {run_dir}" if rank.is_main else f"rank {rank.global_rank}"
+        print(f"isaac_rl: task {cfg.task_name}, {task_cfg['env']['numEnvs']} envs, sim {cfg.sim_device}, rl {cfg.rl_device}, physics {physics}, {where}")
+        if run_dir is not None and rank.is_main:
+            _write_run_config(cfg, run_dir, resumed is not None)  # the run is known to start
 
     def create_env(**kwargs):
         env = task_class(
@@ -115,27 +155,49 @@ def main(cfg: DictConfig) -> None:
         )
         if cfg.checkpoint:
             launch.check_checkpoint(cfg.checkpoint, env.num_observations, env.num_actions)
+        announce(env.sim.describe())
         return env
 
-    if not cfg.test and rank.is_main:
-        experiment_dir = _experiment_dir(cfg)
-        experiment_dir.mkdir(parents=True, exist_ok=True)
-        (experiment_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    try:
+        if is_gym:
+            gym_env.register_gym(gym_env.make_gym_creator(task_cfg["env"]["gym_id"], task_cfg["env"].get("make_kwargs")), cfg.rl_device, cfg.seed)
+            announce(f"gymnasium {task_cfg['env']['gym_id']} (cpu, in process)")
+            runner = launch.build_runner(None)
+        else:
+            runner = launch.build_runner(create_env)
+        launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint)
+    finally:
+        if run_dir is not None and resumed is None:
+            _drop_if_unstarted(run_dir)
+        if cfg.multi_gpu:
+            distributed.shutdown()
 
-    if is_gym:
-        _register_gym_env(cfg, task_cfg)
-        runner = launch.build_runner(None)
-    else:
-        runner = launch.build_runner(create_env)
-    launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint)
-    if cfg.multi_gpu:
-        distributed.shutdown()
+
+def _drop_if_unstarted(run_dir: Path) -> None:
+    """A run that failed before it started leaves no directory behind (it holds no config.yaml yet)."""
+    if run_dir.is_dir() and not (run_dir / "config.yaml").exists():
+        for sub in ("nn", "summaries"):
+            if (run_dir / sub).is_dir() and not any((run_dir / sub).iterdir()):
+                (run_dir / sub).rmdir()
+        if not any(run_dir.iterdir()):
+            run_dir.rmdir()
+
+
+def _reference(cfg: DictConfig) -> DictConfig:
+    """The shipped defaults of the task and train configs this run chose (same search path)."""
+    overrides = HydraConfig.get().overrides
+    return hydra.compose(config_name="config", overrides=reference_overrides([*overrides.task, *overrides.hydra]))
 
 
 @hydra.main(version_base="1.3", config_path="../cfg", config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     try:
+        check_run_config(cfg, _reference(cfg))
         main(cfg)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     except (KeyError, ValueError, FileNotFoundError, RuntimeError) as error:
         if os.getenv("ISAAC_RL_TRACEBACK"):
             raise

@@ -21,6 +21,8 @@ from isaac_rl.rlgames.amp.losses import (
 )
 from isaac_rl.rlgames.amp.replay_buffer import AMPReplayBuffer
 from isaac_rl.tasks.humanoid_amp import NUM_FRAME_FEATURES, HumanoidAMP, compute_forward_speed, heading_inverse
+from isaac_rl.rlgames.checkpoint import load_checkpoint
+from isaac_rl.utils.run_dirs import newest_run_dir
 from isaac_rl.utils.torch_math import quat_from_angle_axis, quat_mul
 
 BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "HumanoidAMP.yaml"))
@@ -248,12 +250,12 @@ def test_amp_trains_saves_the_discriminator_and_plays(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "amp epoch 2: style reward" in result.stdout
-    checkpoints = sorted((tmp_path / "runs" / "HumanoidAMP" / "nn").glob("*.pth"))
+    checkpoints = sorted((newest_run_dir(tmp_path / "runs" / "HumanoidAMP") / "nn").glob("*.pth"))
     assert checkpoints, result.stdout[-2000:]
-    model = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)["model"]
+    model = load_checkpoint(checkpoints[-1])["model"]
     assert "a2c_network.disc_logits.weight" in model and "amp_mean_std.running_mean" in model
     assert model["amp_mean_std.count"].item() > 1  # the normalizer saw the rollouts' AMP observations
-    events = b"".join(p.read_bytes() for p in (tmp_path / "runs" / "HumanoidAMP" / "summaries").iterdir())
+    events = b"".join(p.read_bytes() for p in (newest_run_dir(tmp_path / "runs" / "HumanoidAMP") / "summaries").iterdir())
     for tag in (b"amp/disc_loss", b"amp/disc_demo_acc", b"amp/style_reward", b"amp/disc_grad_penalty"):
         assert tag in events
 

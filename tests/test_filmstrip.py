@@ -16,6 +16,7 @@ import torch
 from conftest import REPO_ROOT, run_train
 
 from isaac_rl import ASSET_ROOT
+from isaac_rl.utils.run_dirs import newest_run_dir
 
 SCRIPT = REPO_ROOT / "scripts" / "render_filmstrip.py"
 NO_GL_EXIT = 77  # the render probe's exit code when no OpenGL context can be made
@@ -158,7 +159,7 @@ def test_a_trained_checkpoint_drives_the_rollout(task, configs, tmp_path):
         "train.params.config.amp_batch_size=32", "train.params.config.amp_minibatch_size=16", cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
-    checkpoint = sorted((tmp_path / "runs" / "HumanoidAMP" / "nn").glob("*.pth"))[-1]
+    checkpoint = sorted((newest_run_dir(tmp_path / "runs" / "HumanoidAMP") / "nn").glob("*.pth"))[-1]
     policy = filmstrip.load_policy(task, configs[1], str(checkpoint), "cpu")
     obs = task.reset()["obs"]
     actions = policy(obs)

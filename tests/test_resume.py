@@ -9,35 +9,37 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import REPO_ROOT, run_train
 
-from isaac_rl.rlgames.checkpoint import atomic_torch_save, check_keep_checkpoints, newest_checkpoint, prune_checkpoints
+from isaac_rl.rlgames.checkpoint import atomic_torch_save, check_keep_checkpoints, load_checkpoint, newest_checkpoint, prune_checkpoints
+from isaac_rl.utils.run_dirs import newest_run_dir, run_dirs
 
 RUN = [
-    "task=Cartpole", "num_envs=32", "train.params.config.minibatch_size=512",
+    "task=Cartpole", "num_envs=32",
     "train.params.config.save_frequency=5", "train.params.config.save_best_after=5", "keep_checkpoints=2",
 ]  # fmt: skip
 
 
 def _epoch(path: Path) -> int:
-    return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+    return int(load_checkpoint(path)["epoch"])
 
 
 def test_a_killed_run_resumes_from_its_newest_checkpoint(tmp_path):
-    nn_dir = tmp_path / "runs" / "Cartpole" / "nn"
+    experiment_dir = tmp_path / "runs" / "Cartpole"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *RUN, "resume=True", "max_iterations=100000"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 240
-    while not list(nn_dir.glob("last_*_ep_1[0-9]_*.pth")) and first.poll() is None and time.monotonic() < deadline:
+    while not list(experiment_dir.glob("*/nn/last_*_ep_1[0-9]_*.pth")) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)  # mid-run, most likely between or during checkpoint writes
     output = first.communicate()[0]
-    assert "resume=True: no checkpoint" in output, output[-2000:]  # nothing to resume yet: a fresh start
+    assert "resume=True: no run of runs/Cartpole yet, starting a new run" in output, output[-2000:]
 
+    run_dir = newest_run_dir(experiment_dir)
+    nn_dir = run_dir / "nn"
     checkpoints = sorted(nn_dir.glob("*.pth"))
     periodic = [p for p in checkpoints if p.name.startswith("last_")]
     assert (nn_dir / "Cartpole.pth") in checkpoints, checkpoints  # the best is kept
@@ -45,14 +47,15 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(tmp_path):
     epochs = {p: _epoch(p) for p in checkpoints}  # every file loads: none is partial
     stopped_at = _epoch(newest_checkpoint(nn_dir))
     assert stopped_at == max(epochs.values()) >= 10
-    frame = int(torch.load(newest_checkpoint(nn_dir), weights_only=False)["frame"])
+    frame = int(load_checkpoint(newest_checkpoint(nn_dir))["frame"])
 
     resumed = run_train(*RUN, "resume=True", f"max_iterations={stopped_at + 4}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
-    assert "resume=True: continuing from" in resumed.stdout
-    printed = [(int(e), int(f)) for e, f in re.findall(r"epoch: (\d+)/\d+ frames: (\d+)", resumed.stdout)]
+    assert f"resume: continuing {run_dir.relative_to(tmp_path)} from" in resumed.stdout
+    assert run_dirs(experiment_dir) == [run_dir]  # continued in place
+    printed = [(int(e), int(f)) for e, f in re.findall(r"^epoch (\d+)/\d+: .*, frames (\d+)", resumed.stdout, re.M)]
     # the epoch counter and the tensorboard step (frames) go on from the checkpoint, not from 0
-    assert printed[0] == (stopped_at + 1, frame), printed[:3]
+    assert printed[0] == (stopped_at + 1, frame + 32 * 16), printed[:3]
     assert printed[-1][0] == stopped_at + 4
     assert list(nn_dir.glob(f"last_Cartpole_ep_{stopped_at + 4}_*.pth"))
     assert not list(nn_dir.glob(".*.tmp"))
@@ -61,7 +64,7 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(tmp_path):
 def test_resume_and_checkpoint_together_are_refused(tmp_path):
     result = run_train("task=Cartpole", "resume=True", "checkpoint=x.pth", cwd=tmp_path, timeout=120)
     assert result.returncode == 2
-    assert "give resume=True (the newest checkpoint of runs/<experiment>/nn/) or checkpoint=<file>.pth, not both" in result.stderr
+    assert "give resume=True (the newest run of the experiment), resume=<run dir> or checkpoint=<file>.pth, not two of them" in result.stderr
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path):
@@ -69,7 +72,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path):
     atomic_torch_save({"epoch": 1}, path)
     with pytest.raises(Exception):
         atomic_torch_save({"epoch": 2, "unpicklable": lambda: None}, path)
-    assert torch.load(path, weights_only=False) == {"epoch": 1}
+    assert load_checkpoint(path) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.pth"]  # no temporary file left behind
 
 

@@ -6,7 +6,10 @@ import pytest
 import torch
 from conftest import run_train
 
-SMALL = ["num_envs=128", "train.params.config.minibatch_size=2048"]
+from isaac_rl.rlgames.checkpoint import load_checkpoint
+from isaac_rl.utils.run_dirs import newest_run_dir
+
+SMALL = ["num_envs=128"]
 
 
 def _epoch_rewards(stdout: str) -> list[float]:
@@ -26,7 +29,7 @@ def test_training_raises_the_reward_and_writes_the_run(trained_run):
     rewards = _epoch_rewards(result.stdout)
     assert len(rewards) >= 30
     assert max(rewards[-5:]) > 3 * rewards[0] and max(rewards[-5:]) > 60, rewards
-    run_dir = cwd / "runs" / "Cartpole"
+    run_dir = newest_run_dir(cwd / "runs" / "Cartpole")
     assert (run_dir / "nn" / "Cartpole.pth").is_file()
     assert any((run_dir / "summaries").iterdir())
     assert "task_name: Cartpole" in (run_dir / "config.yaml").read_text()
@@ -34,7 +37,8 @@ def test_training_raises_the_reward_and_writes_the_run(trained_run):
 
 def test_play_uses_the_checkpoint_and_reports_reward_and_length(trained_run):
     cwd, training = trained_run
-    result = run_train("task=Cartpole", "num_envs=16", "test=True", "checkpoint=runs/Cartpole/nn/Cartpole.pth", cwd=cwd)
+    checkpoint = newest_run_dir(cwd / "runs" / "Cartpole") / "nn" / "Cartpole.pth"
+    result = run_train("task=Cartpole", "num_envs=16", "test=True", f"checkpoint={checkpoint}", cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     match = re.search(r"av reward: (-?[\d.]+) av steps: ([\d.]+)", result.stdout)
     assert match, result.stdout[-2000:]
@@ -44,7 +48,7 @@ def test_play_uses_the_checkpoint_and_reports_reward_and_length(trained_run):
 
 def test_a_checkpoint_for_another_task_is_refused(trained_run, tmp_path):
     cwd, _ = trained_run
-    state = torch.load(cwd / "runs" / "Cartpole" / "nn" / "Cartpole.pth", weights_only=False)
+    state = load_checkpoint(newest_run_dir(cwd / "runs" / "Cartpole") / "nn" / "Cartpole.pth")
     state["model"]["running_mean_std.running_mean"] = torch.zeros(60)
     state["model"]["a2c_network.mu.weight"] = torch.zeros(8, 32)
     foreign = tmp_path / "Ant.pth"
@@ -59,7 +63,7 @@ def test_a_checkpoint_for_another_task_is_refused(trained_run, tmp_path):
     [
         (["task=Cartpol"], "Could not find 'task/Cartpol'"),
         (["num_envs=0"], "num_envs=0"),
-        (["num_envs=many"], "num_envs='many'"),
+        (["num_envs=many"], "num_envs=many"),
         (["test=True", "checkpoint=runs/none/nn/x.pth"], "checkpoint 'runs/none/nn/x.pth' does not exist"),
         (["test=True"], "give checkpoint="),
         (["sim_device=cuda:0", "rl_device=cpu"], "CUDA is not available"),
@@ -74,3 +78,11 @@ def test_bad_input_fails_with_a_clear_message(overrides, message, tmp_path):
     assert result.returncode != 0
     assert message in result.stderr + result.stdout, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("task,num_envs", [("Ant", 16), ("HumanoidAMP", 8)])
+def test_a_big_task_trains_with_a_handful_of_envs_without_batch_settings(task, num_envs, tmp_path):
+    result = run_train(f"task={task}", f"num_envs={num_envs}", "max_iterations=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(rf"^epoch 1/1: .*frames {16 * num_envs}\b", result.stdout, re.M), result.stdout[-2000:]
+    assert list(newest_run_dir(tmp_path / "runs" / task).glob(f"nn/last_{task}_ep_1*.pth"))

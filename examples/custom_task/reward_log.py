@@ -1,13 +1,12 @@
-"""An isaac_rl extension module: logs each epoch's mean episode reward to runs/<experiment>/reward_log.csv.
+"""An isaac_rl extension module: logs each epoch's mean episode reward to runs/<experiment>/<run>/reward_log.csv.
 
 Loaded by name before the run is built:
 
     PYTHONPATH=examples/custom_task python scripts/train.py task=PushBox extensions=[reward_log] \
         hydra.searchpath=[file://$PWD/examples/custom_task/cfg]
 
-Algorithms, players, models and networks register the same way, through a
-runner hook: `isaac_rl.rlgames.launch.add_runner_hook(lambda runner:
-runner.algo_factory.register_builder("my_algo", MyAgent))`.
+`algo.experiment_dir` is the run's own directory (runs/<experiment>/<date>_<time>/).
+Algorithms and players register through a runner hook instead: see counting_ppo.py.
 """
 
 from __future__ import annotations

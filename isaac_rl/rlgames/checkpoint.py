@@ -10,22 +10,112 @@ agent's `save` and `restore`; mix it in before any rl_games agent class:
 The mixin saves whatever `get_full_state_weights()` returns, so an agent with
 extra state (an AMP discriminator's normaliser, say) extends that method, not
 `save`.
+
+Checkpoints are read by `load_checkpoint` only: `torch.load(weights_only=True)`
+plus `SAFE_GLOBALS`, so a crafted file cannot run code. rl_games' own
+`torch_ext.load_checkpoint` unpickles with `weights_only=False`;
+`use_safe_loader_in_rl_games` points it here.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import pickle
+import re
 import secrets
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+try:
+    from numpy._core.multiarray import scalar as _numpy_scalar  # numpy >= 2
+except ImportError:  # numpy 1.26
+    from numpy.core.multiarray import scalar as _numpy_scalar
 
 DEFAULT_KEEP_CHECKPOINTS = 5
 
 # rl_games names the periodic and final checkpoints `last_<name>_ep_...` or
 # `last_<name>_frame_...`; the best one is `<name>.pth`.
 PERIODIC_PREFIX = "last_"
+
+# What a checkpoint may hold beyond what `torch.load(weights_only=True)` accepts
+# by itself (tensors, state dicts, optimizer states, Python numbers, strings,
+# containers). rl_games keeps the best mean reward (`last_mean_rewards`) as the
+# numpy float32 its reward meter returns; pickle rebuilds that scalar by calling
+# numpy's scalar constructor with a dtype, and sets the dtype's state, which the
+# weights-only unpickler allows only on listed types. Nothing else in rl_games' or
+# isaac_rl's checkpoints needs more: `env_state` is None (VecTask, gym envs), the
+# AMP discriminator and its normaliser are tensors in `model`, GradScaler's state
+# is numbers.
+SAFE_GLOBALS: list[Any] = [
+    (_numpy_scalar, "numpy._core.multiarray.scalar"),  # the name numpy >= 2 writes
+    (_numpy_scalar, "numpy.core.multiarray.scalar"),  # the name numpy 1.x wrote, same function
+    np.dtype,
+    np.dtypes.Float32DType,
+]
+_SAFE_GLOBAL_NAMES = {g[1] if isinstance(g, tuple) else f"{g.__module__}.{g.__qualname__}" for g in SAFE_GLOBALS}
+# torch's own words for what it refused, for when the file cannot be scanned (or a type, not a global, was refused)
+_TORCH_REFUSAL = re.compile(r"GLOBAL (\S+)|but got <class '([^']+)'>")
+
+
+def require_checkpoint_file(path: str | os.PathLike) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist (runs write theirs to an nn/ directory under runs/<experiment>/)")
+    return file
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> Any:
+    """A checkpoint's saved state, its model weights under their plain names; the only way isaac_rl reads one.
+
+    Unpickles with `weights_only=True` and `SAFE_GLOBALS`: a file that needs any
+    other global is refused (ValueError) before any of its code runs. A missing
+    file is a FileNotFoundError, an unreadable one a ValueError. A model trained
+    under torch.compile saves its weights as `_orig_mod.<name>`; the prefix is removed.
+    """
+    file = require_checkpoint_file(path)
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            state = torch.load(file, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # `from None`: torch's message advises weights_only=False, which is exactly what must not be done
+        raise ValueError(_refusal_message(str(path), file, error)) from None
+    except Exception as error:  # truncated, corrupt or not a torch file
+        raise ValueError(f"checkpoint {str(path)!r} could not be read as an rl_games checkpoint: {error}") from error
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state["model"] = {key.replace("_orig_mod.", "", 1): value for key, value in state["model"].items()}
+    return state
+
+
+def _refusal_message(path: str, file: Path, error: Exception) -> str:
+    try:  # reads the pickle's opcodes without executing them
+        refused = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(file)) - _SAFE_GLOBAL_NAMES)
+    except Exception:  # not torch's zip format (the legacy one): no scan
+        refused = []
+    if not refused:
+        refused = [a or b for a, b in _TORCH_REFUSAL.findall(str(error))] or ["an object outside the allow-list"]
+    return (
+        f"checkpoint {path!r} refused: it needs {', '.join(refused)}, not on the allow-list, and loading it would "
+        f"run code from the file; nothing of it was loaded. Accepted: what torch.load(weights_only=True) accepts "
+        f"(tensors, state dicts, numbers, strings, lists, tuples, dicts) and {', '.join(sorted(_SAFE_GLOBAL_NAMES))}"
+    )
+
+
+def use_safe_loader_in_rl_games() -> None:
+    """Make rl_games read every checkpoint through `load_checkpoint`.
+
+    rl_games' agents and players (stock, AMP, a user's) all `restore` through
+    `torch_ext.load_checkpoint`, looked up on the module at call time, which
+    unpickles with weights_only=False; replacing the module attribute covers them
+    all. `safe_load` is its only other reader. Idempotent.
+    """
+    from rl_games.algos_torch import torch_ext  # here: this module loads without rl_games (scripts' resume look-up)
+
+    torch_ext.load_checkpoint = load_checkpoint
+    torch_ext.safe_load = load_checkpoint
 
 
 def atomic_torch_save(state: Any, path: str | os.PathLike) -> None:
@@ -95,6 +185,29 @@ def newest_checkpoint(nn_dir: str | os.PathLike) -> Path | None:
     return max(candidates, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
+# rl_games' periodic and final names: `last_<name>_ep_<epoch>_rew_<reward>` (or
+# `_frame_<frame>`), the reward printed as a numpy float (`492.96848`), as a
+# printed array with its brackets made `_` (`_492.96848_`, final save) or `-inf`
+# (no episode has ended yet).
+_REWARDED_NAME = re.compile(r"^(?P<head>.+_(?:ep|frame)_\d+)_rew_(?P<reward>.*)$")
+
+
+def canonical_checkpoint_path(fn: str) -> str:
+    """`fn + '.pth'` with rl_games' reward part made canonical: `_rew_<reward, 2 decimals>`,
+    or no reward part when it is not a finite number; other names (the best `<name>`) are kept."""
+    directory, name = os.path.split(fn)
+    match = _REWARDED_NAME.match(name)
+    if match is not None:
+        name = match["head"]
+        try:
+            reward = float(match["reward"].replace("_", " ").split()[0])  # the first value's
+        except (IndexError, ValueError):
+            reward = math.nan
+        if math.isfinite(reward):
+            name += f"_rew_{reward:.2f}"
+    return os.path.join(directory, name + ".pth")
+
+
 def check_keep_checkpoints(value: Any) -> int:
     """`keep_checkpoints` as an int, or a ValueError saying what is accepted."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -109,15 +222,26 @@ class SafeCheckpointMixin:
 
     config: dict[str, Any]
     nn_dir: str
+    epoch_num: int
+    _saved_epoch: int
+    _saved_paths: set[str]  # the checkpoints written in epoch `_saved_epoch`
 
     def save(self, fn: str) -> None:
-        path = fn + ".pth"
+        path = canonical_checkpoint_path(fn)
+        # rl_games' last epoch saves one state twice (the periodic save, then the
+        # max-epochs one); both get the same canonical name, so write it once.
+        if getattr(self, "_saved_epoch", None) != self.epoch_num:
+            self._saved_epoch, self._saved_paths = self.epoch_num, set()
+        if path in self._saved_paths:
+            return
         atomic_torch_save(self.get_full_state_weights(), path)
+        self._saved_paths.add(path)
         print(f"=> saved checkpoint '{path}'")
         keep = check_keep_checkpoints(self.config.get("keep_checkpoints", DEFAULT_KEEP_CHECKPOINTS))
         prune_checkpoints(Path(path).parent, keep)
 
     def restore(self, fn: str, set_epoch: bool = True) -> None:
+        use_safe_loader_in_rl_games()  # also when this agent was built outside launch.build_runner
         super().restore(fn, set_epoch=set_epoch)
         # rl_games restores the optimizer's state but restarts its own learning
         # rate bookkeeping from the config; the adaptive schedule would then

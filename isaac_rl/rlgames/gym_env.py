@@ -25,6 +25,15 @@ ENV_NAME = "gym"
 VECENV_TYPE = "GYM"
 
 
+def check_train_config(task_name: str, env_name: str) -> None:
+    """A gymnasium task needs a train config that builds gymnasium envs (`env_name: gym`)."""
+    if env_name != ENV_NAME:
+        raise ValueError(
+            f"task {task_name!r} is a gymnasium env (task.env.gym_id) but its train config has env_name: {env_name}; "
+            f"use a train config with env_name: {ENV_NAME} (train=GymEnvPPO, or train=GymEnvDiscretePPO for discrete actions)"
+        )
+
+
 def make_gym_creator(gym_id: str, make_kwargs: dict[str, Any] | None = None) -> Callable[..., gym.Env]:
     """A function building one `gym_id` env; fails now, clearly, if gymnasium does not know the id.
 
@@ -106,8 +115,8 @@ class GymVecEnv(IVecEnv):
                 observation, _ = env.reset()
             observations.append(observation)
             rewards.append(reward)
-            dones.append(terminated or truncated)
-            time_outs.append(truncated and not terminated)
+            dones.append(bool(terminated or truncated))
+            time_outs.append(bool(truncated and not terminated))
         extras = {"time_outs": torch.tensor(time_outs, dtype=torch.bool, device=self.device)}
         return (
             self._obs(observations),

@@ -6,15 +6,15 @@ from Python without hydra.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from rl_games.common.algo_observer import AlgoObserver
 from rl_games.torch_runner import Runner
 
 from isaac_rl.rlgames.agents import register_safe_agents
 from isaac_rl.rlgames.amp import register_amp
+# load_checkpoint and require_checkpoint_file are part of this module's API (scripts use launch.*)
+from isaac_rl.rlgames.checkpoint import load_checkpoint, require_checkpoint_file, use_safe_loader_in_rl_games
 from isaac_rl.rlgames.extensions import CombinedObserver
 from isaac_rl.rlgames.observer import RLGPUAlgoObserver
 from isaac_rl.rlgames.registration import register_rlgpu
@@ -29,43 +29,9 @@ def add_runner_hook(hook: RunnerHook) -> None:
         _runner_hooks.append(hook)
 
 
-def check_train_params(params: dict[str, Any], num_envs: int) -> None:
-    """Reject a PPO config that rl_games would fail on later with a bare assert."""
-    config = params["config"]
-    batch = int(config["horizon_length"]) * num_envs
-    minibatch = int(config["minibatch_size"])
-    if batch % minibatch != 0:
-        raise ValueError(
-            f"train.params.config.minibatch_size={minibatch} must divide horizon_length x num_envs = {batch}; "
-            f"e.g. train.params.config.minibatch_size={batch}"
-        )
-
-
-def require_checkpoint_file(path: str) -> Path:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist (runs write them to runs/<experiment>/nn/*.pth)")
-    return file
-
-
-def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> Any:
-    """A checkpoint's saved state, its model weights under their plain names.
-
-    A model trained under torch.compile saves its weights as `_orig_mod.<name>`.
-    """
-    state = torch.load(require_checkpoint_file(path), map_location=map_location, weights_only=False)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state["model"] = {key.replace("_orig_mod.", "", 1): value for key, value in state["model"].items()}
-    return state
-
-
 def check_checkpoint(path: str, num_observations: int, num_actions: int) -> None:
-    """Fail early, and clearly, on a checkpoint that is missing or made for another task."""
-    require_checkpoint_file(path)
-    try:
-        state = load_checkpoint(path)
-    except Exception as error:  # corrupt or not a torch file
-        raise ValueError(f"checkpoint {path!r} could not be read as an rl_games checkpoint: {error}") from error
+    """Fail early, and clearly, on a checkpoint that is missing, unreadable, unsafe or made for another task."""
+    state = load_checkpoint(path)
     model = state.get("model", {}) if isinstance(state, dict) else {}
     obs_stat = model.get("running_mean_std.running_mean")
     mu = model.get("a2c_network.mu.weight")
@@ -85,7 +51,10 @@ def build_runner(create_env: Callable[..., Any] | None, observers: list[AlgoObse
 
     `create_env=None` leaves env registration to the caller (e.g. `gym_env.register_gym`).
     The PPO agents are isaac_rl's crash-safe ones; hooks run after, so they may replace them.
+    Every agent and player of the Runner, stock or a user's, reads checkpoints through
+    `checkpoint.load_checkpoint` (weights only, allow-listed globals).
     """
+    use_safe_loader_in_rl_games()
     if create_env is not None:
         register_rlgpu(create_env)
     observer = RLGPUAlgoObserver()

@@ -21,6 +21,11 @@ class RLGPUAlgoObserver(AlgoObserver):
         self.writer = algo.writer
         self._sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=algo.ppo_device))
         self._counts: dict[str, int] = defaultdict(int)
+        # for the epoch line: the first epoch this process trains, its end time, and the last line's frames and time
+        self._first_epoch: int | None = None
+        self._first_epoch_time = 0.0
+        self._last_frames: int | None = None
+        self._last_time = 0.0
 
     def process_infos(self, infos, done_indices) -> None:
         episode = infos.get("episode") if isinstance(infos, dict) else None
@@ -42,9 +47,39 @@ class RLGPUAlgoObserver(AlgoObserver):
                 self.writer.add_scalar(f"Episode/{key}/time", value, total_time)
         self._sums.clear()
         self._counts.clear()
+        print(self._epoch_line(frame, epoch_num, total_time, means))
+
+    def _epoch_line(self, frame: int, epoch_num: int, total_time: float, means: dict[str, float]) -> str:
+        """One console line per epoch: progress, episode statistics, speed and the time still to go."""
         algo = self.algo
+        # total_time counts this process's training only: a resumed run starts it at 0
+        if self._first_epoch is None:
+            self._first_epoch, self._first_epoch_time = epoch_num, total_time
+        epochs_done = epoch_num - self._first_epoch + 1
+        # rl_games' `frame` argument lags an epoch in its continuous agents; algo.frame counts all ranks' frames so far
+        frames = int(algo.frame)
+        last_frames = frames - algo.curr_frames if self._last_frames is None else self._last_frames
+        fps = (frames - last_frames) / max(total_time - self._last_time, 1e-9)
+        self._last_frames, self._last_time = frames, total_time
+        progress = f"epoch {epoch_num}/{algo.max_epochs}" if algo.max_epochs > 0 else f"epoch {epoch_num}"
         if algo.game_rewards.current_size > 0:
-            reward = algo.game_rewards.get_mean()[0]
-            length = algo.game_lengths.get_mean()
-            extras = "".join(f", {key} {value:.3f}" for key, value in means.items())
-            print(f"epoch {epoch_num}: mean episode reward {reward:.2f}, mean episode length {float(length):.1f}, time {total_time:.1f}s{extras}")
+            reward = float(algo.game_rewards.get_mean()[0])
+            length = float(algo.game_lengths.get_mean())
+            stats = f"mean episode reward {reward:.2f}, mean episode length {length:.1f}"
+        else:
+            stats = "no episode finished yet"
+        # the first epoch also pays for compilation and warm-up: leave it out of the rate once there are others
+        per_epoch = (total_time - self._first_epoch_time) / (epochs_done - 1) if epochs_done > 1 else total_time
+        eta = f", ETA {format_duration(per_epoch * (algo.max_epochs - epoch_num))}" if algo.max_epochs > 0 else ""
+        extras = "".join(f", {key} {value:.3f}" for key, value in means.items())
+        return f"{progress}: {stats}, time {total_time:.1f}s{eta}, fps total {fps:.0f}, frames {frames}{extras}"
+
+
+def format_duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h07m`."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -58,7 +58,8 @@ class MujocoBackend:
         threads = num_threads or min(os.cpu_count() or 1, num_envs)
         bounds = np.linspace(0, num_envs, threads + 1).astype(int)
         self._chunks = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-        self._pool = ThreadPoolExecutor(len(self._chunks)) if len(self._chunks) > 1 else None
+        self.num_threads = len(self._chunks)
+        self._pool = ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 else None
         for i in range(num_envs):
             self._read(i)
 

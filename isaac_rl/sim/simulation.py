@@ -166,6 +166,12 @@ class Simulation:
         """
         self.backend.reset(mask, qpos, qvel)
 
+    def describe(self) -> str:
+        """The physics engine in a few words, for a run's start-up line."""
+        if self.backend_name == "warp":
+            return f"MuJoCo Warp on {self.device}"
+        return f"MuJoCo C on cpu, {self.backend.num_threads} thread(s)"
+
     @property
     def supports_graph_capture(self) -> bool:
         return self.backend_name == "warp" and self.device.type == "cuda"

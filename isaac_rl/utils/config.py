@@ -1,22 +1,31 @@
-"""Hydra/OmegaConf helpers: IsaacGymEnvs' resolvers and checks of the top-level keys."""
+"""Hydra/OmegaConf helpers: IsaacGymEnvs' resolvers, composing outside hydra's main, the top-level keys."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from isaac_rl import CFG_ROOT
+from isaac_rl.utils import schema as s
 
 
 def default_device() -> str:
+    import torch  # here, not at import: a config with a wrong value is refused before torch loads
+
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
+def minibatch_size(horizon_length: int, num_envs: int, num_minibatches: int) -> int:
+    """`horizon_length x num_envs` split into `num_minibatches`: minibatches that follow num_envs."""
+    return max(1, int(horizon_length) * int(num_envs) // int(num_minibatches))
+
+
 def register_resolvers() -> None:
-    """`${eq:a,b}`, `${if:c,a,b}`, `${resolve_default:d,v}`, `${contains:s,t}`, `${default_device:}`."""
+    """`${eq:a,b}`, `${if:c,a,b}`, `${resolve_default:d,v}`, `${contains:s,t}`, `${default_device:}`,
+    `${minibatch_size:horizon,envs,n}`, `${path_name:text}`."""
     resolvers = {
         "eq": lambda x, y: str(x).lower() == str(y).lower(),
         "contains": lambda x, y: str(x).lower() in str(y).lower(),
@@ -24,11 +33,13 @@ def register_resolvers() -> None:
         # A key left empty ('' or null) falls back to the default.
         "resolve_default": lambda default, value: default if value in ("", None) else value,
         "default_device": default_device,
+        "minibatch_size": minibatch_size,
+        # a name usable as a directory: 'my_pkg.envs:Point-v0' -> 'my_pkg.envs_Point-v0'
+        "path_name": lambda text: re.sub(r"[^\w.-]", "_", str(text)),
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
-
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -38,32 +49,66 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
 
 
-# key: (accepted types, description of what is accepted)
-_TOP_LEVEL: dict[str, tuple[tuple[type, ...], str]] = {
-    "num_envs": ((int, type(None)), "a positive integer, or empty for the task's default"),
-    "seed": ((int,), "an integer (-1 draws one)"),
-    "torch_deterministic": ((bool,), "True or False"),
-    "max_iterations": ((int, type(None)), "a positive integer, or empty for the train config's default"),
-    "sim_device": ((str,), "'cpu', 'cuda' or 'cuda:N'"),
-    "rl_device": ((str,), "'cpu', 'cuda' or 'cuda:N'"),
-    "headless": ((bool,), "True or False"),
-    "test": ((bool,), "True or False"),
-    "checkpoint": ((str, type(None)), "a path to a .pth file, or empty"),
-    "experiment": ((str, type(None)), "a name, or empty for the task's name"),
+def apply_cpu_num_envs(cfg: DictConfig, cuda: bool) -> str | None:
+    """Without CUDA, a task made for thousands of envs starts with its `env.cpuNumEnvs`, unless the user chose.
+
+    Returns the line that tells the user so, or None when nothing changed.
+    """
+    env = cfg.task.env
+    # a user's task.env.numEnvs=N replaces the interpolation of num_envs: that is a choice too
+    if cuda or cfg.num_envs != "" or "cpuNumEnvs" not in env or not OmegaConf.is_interpolation(env, "numEnvs"):
+        return None
+    if env.numEnvs <= env.cpuNumEnvs:
+        return None
+    gpu_default = env.numEnvs
+    cfg.num_envs = env.cpuNumEnvs
+    return f"no GPU: {cfg.task_name} starts {cfg.num_envs} envs instead of its GPU default {gpu_default} (choose with num_envs=N)"
+
+
+def reference_overrides(overrides: list[str]) -> list[str]:
+    """Of a run's overrides, those that choose its config files (task, train, the search path).
+
+    Composed alone they give the shipped defaults of the chosen task and train
+    configs: the reference a run's keys and types are checked against.
+    """
+    chosen = []
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key in ("task", "train", "hydra.searchpath"):
+            chosen.append(override.lstrip("+~") if key != "hydra.searchpath" else override)
+    return chosen
+
+
+def compose_reference(overrides: list[str]) -> DictConfig:
+    """The shipped defaults for the task and train configs `overrides` choose (outside hydra's main)."""
+    return compose_config(reference_overrides(overrides))
+
+
+DEVICE = s.Spec("'cpu', 'cuda' or 'cuda:N'", lambda v: isinstance(v, str) and (v in ("cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit())))
+
+# cfg/config.yaml's keys; `task` and `train` are checked against their own schemas
+TOP_LEVEL: dict[str, Any] = {
+    "task_name": s.STRING,
+    "experiment": s.optional(s.STRING, "empty for the task's name"),
+    "num_envs": s.optional(s.integer(1), "empty for the task's default"),
+    "seed": s.integer(-1),
+    "torch_deterministic": s.BOOLEAN,
+    "max_iterations": s.optional(s.integer(1), "empty for the train config's max_epochs"),
+    "sim_device": DEVICE,
+    "rl_device": DEVICE,
+    "graphics_device_id": s.integer(0),
+    "physics_backend": s.choice("auto", "warp", "mujoco"),
+    "headless": s.BOOLEAN,
+    "test": s.BOOLEAN,
+    "checkpoint": s.optional(s.STRING, "empty"),
+    "resume": s.either(s.BOOLEAN, s.Spec("a run directory", lambda v: isinstance(v, str) and v != "")),
+    "keep_checkpoints": s.integer(0),
+    "num_test_games": s.optional(s.integer(1), "empty for one per env"),
+    "multi_gpu": s.BOOLEAN,
+    "extensions": s.list_of(s.STRING),
+    "warp_cache_dir": s.optional(s.STRING, "empty"),
+    "train_dir": s.STRING,
 }
 
-
-def check_top_level(cfg: DictConfig) -> None:
-    """Raise a `ValueError` naming the key, the value and what is accepted."""
-    for key, (types, accepted) in _TOP_LEVEL.items():
-        value: Any = cfg.get(key)
-        if key in ("num_envs", "max_iterations") and value == "":
-            continue
-        if isinstance(value, bool) and bool not in types:
-            ok = False
-        else:
-            ok = isinstance(value, types)
-        if not ok:
-            raise ValueError(f"config key {key}={value!r} ({type(value).__name__}): expected {accepted}")
-        if key in ("num_envs", "max_iterations") and isinstance(value, int) and value <= 0:
-            raise ValueError(f"config key {key}={value}: expected {accepted}")
+# resolved only when a user sets them: the default imports torch to look for CUDA
+DEFAULT_DEVICE_KEYS = ("sim_device", "rl_device")

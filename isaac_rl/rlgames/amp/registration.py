@@ -9,6 +9,7 @@ from isaac_rl.rlgames.amp.agent import AMPAgent
 from isaac_rl.rlgames.amp.model import ModelAMPContinuous
 from isaac_rl.rlgames.amp.network import AMPBuilder
 from isaac_rl.rlgames.amp.player import AMPPlayer
+from isaac_rl.rlgames.checkpoint import use_safe_loader_in_rl_games
 
 ALGO_NAME = "amp_continuous"
 MODEL_NAME = "continuous_amp"
@@ -19,6 +20,8 @@ def register_amp(runner: Runner) -> None:
     """Make `algo: amp_continuous`, `model: continuous_amp` and `network: amp` available to `runner`."""
     runner.algo_factory.register_builder(ALGO_NAME, lambda **kwargs: AMPAgent(**kwargs))
     runner.player_factory.register_builder(ALGO_NAME, lambda **kwargs: AMPPlayer(**kwargs))
+    # AMPPlayer restores through rl_games' loader: make it the safe one also in a Runner not built by launch
+    use_safe_loader_in_rl_games()
     # the model and network registries are rl_games-global: registering again is harmless
     model_builder.register_model(MODEL_NAME, ModelAMPContinuous)
     model_builder.register_network(NETWORK_NAME, AMPBuilder)
