@@ -26,5 +26,9 @@ setup(
         "hydra-core>=1.3,<1.4",
         "omegaconf>=2.3,<2.4",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={
+        "test": ["pytest>=8"],
+        # optional: wandb_activate=True mirrors the tensorboard scalars to Weights & Biases
+        "wandb": ["wandb>=0.17"],
+    },
 )

@@ -86,6 +86,10 @@ def main(cfg: DictConfig) -> None:
     from isaac_rl.utils.seeding import set_seed
 
     extensions.load_extensions(cfg.extensions)
+    if cfg.wandb_activate and not cfg.test:
+        from isaac_rl.rlgames.wandb_logger import require_wandb
+
+        require_wandb()
     if cfg.task.get("class_path"):
         tasks.register(cfg.task_name, cfg.task.class_path)
     is_gym = bool(cfg.task.env.get("gym_id"))
@@ -135,6 +139,14 @@ def main(cfg: DictConfig) -> None:
         # rl_games' other summary starts with an unlabelled sum of all rewards
         player.setdefault("balance_env_rewards", True)
 
+    observers = []
+    if cfg.wandb_activate and run_dir is not None and rank.is_main:
+        from isaac_rl.rlgames.wandb_logger import WandbObserver
+
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        settings = {key: resolved[f"wandb_{key}"] for key in ("project", "entity", "group", "name", "tags")}
+        observers.append(WandbObserver(run_dir, config=resolved, **settings))
+
     def announce(physics: str) -> None:
         if cfg.test:
             games = config["player"]["games_num"]
@@ -144,6 +156,8 @@ def main(cfg: DictConfig) -> None:
         print(f"isaac_rl: task {cfg.task_name}, {task_cfg['env']['numEnvs']} envs, sim {cfg.sim_device}, rl {cfg.rl_device}, physics {physics}, {where}")
         if run_dir is not None and rank.is_main:
             _write_run_config(cfg, run_dir, resumed is not None)  # the run is known to start
+            for observer in observers:
+                observer.start()
 
     def create_env(**kwargs):
         env = task_class(
@@ -162,11 +176,13 @@ def main(cfg: DictConfig) -> None:
         if is_gym:
             gym_env.register_gym(gym_env.make_gym_creator(task_cfg["env"]["gym_id"], task_cfg["env"].get("make_kwargs")), cfg.rl_device, cfg.seed)
             announce(f"gymnasium {task_cfg['env']['gym_id']} (cpu, in process)")
-            runner = launch.build_runner(None)
+            runner = launch.build_runner(None, observers)
         else:
-            runner = launch.build_runner(create_env)
+            runner = launch.build_runner(create_env, observers)
         launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint)
     finally:
+        for observer in observers:
+            observer.finish()
         if run_dir is not None and resumed is None:
             _drop_if_unstarted(run_dir)
         if cfg.multi_gpu:

@@ -108,6 +108,12 @@ TOP_LEVEL: dict[str, Any] = {
     "extensions": s.list_of(s.STRING),
     "warp_cache_dir": s.optional(s.STRING, "empty"),
     "train_dir": s.STRING,
+    "wandb_activate": s.BOOLEAN,
+    "wandb_project": s.STRING,
+    "wandb_entity": s.optional(s.STRING, "empty for your default entity"),
+    "wandb_group": s.optional(s.STRING, "empty"),
+    "wandb_name": s.optional(s.STRING, "empty for <experiment>/<run>"),
+    "wandb_tags": s.list_of(s.STRING),
 }
 
 # resolved only when a user sets them: the default imports torch to look for CUDA
