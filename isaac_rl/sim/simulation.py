@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from isaac_rl.sim.clearance import ground_clearance
 from isaac_rl.sim.errors import SimCapacityError, SimNaNError
 from isaac_rl.sim.model import ModelInfo, describe, load_model
 from isaac_rl.utils.torch_math import quat_rotate
+
+if TYPE_CHECKING:
+    from isaac_rl.sim.viewer import Viewer
 
 BACKENDS = ("auto", "warp", "mujoco")
 
@@ -183,6 +187,13 @@ class Simulation:
             raise RuntimeError(f"CUDA graph capture needs the warp backend on CUDA, not {self.backend_name} on {self.device}")
         with self.backend.torch_graph_capture(graph, stream):
             yield
+
+    # -- watching ------------------------------------------------------------
+    def open_viewer(self, env_index: int = 0) -> "Viewer":
+        """MuJoCo's interactive viewer on env `env_index`; `viewer.update(sim.qpos, sim.qvel)` refreshes it."""
+        from isaac_rl.sim.viewer import Viewer
+
+        return Viewer(self.mj_model, env_index)
 
     # -- health (synchronises: call outside the step loop) -------------------
     def check_health(self) -> None:

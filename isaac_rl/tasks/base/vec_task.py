@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from isaac_rl.sim import Simulation
+from isaac_rl.sim import Simulation, display_problem
 
 
 class VecTask:
@@ -70,6 +70,7 @@ class VecTask:
         self.act_space = gym.spaces.Box(-1.0, 1.0, (self.num_actions,), dtype=np.float32)
 
         self.sim: Simulation = self.create_sim()
+        self.viewer = None if headless else self._open_viewer()
         self.dt = self.sim.dt * self.control_freq_inv
         self._allocate_buffers()
         self.use_cuda_graph = (
@@ -150,15 +151,28 @@ class VecTask:
     def step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Apply actions, advance physics, return `(obs_dict, rewards, resets, extras)`."""
         if not self.use_cuda_graph:
-            return self._step(actions)
-        if self._step_graph is None:
-            if self._warm_up_steps_left:
-                self._warm_up_steps_left -= 1
-                return self._warm_up_step(actions)
-            self._capture_step(actions)
-        self._graph_actions.copy_(actions)
-        self._step_graph.replay()
-        return self._graph_outputs
+            outputs = self._step(actions)
+        elif self._step_graph is None and self._warm_up_steps_left:
+            self._warm_up_steps_left -= 1
+            outputs = self._warm_up_step(actions)
+        else:
+            if self._step_graph is None:
+                self._capture_step(actions)
+            self._graph_actions.copy_(actions)
+            self._step_graph.replay()
+            outputs = self._graph_outputs
+        if self.viewer is not None:
+            # outside the graph, and only with a window open: it copies one env to the host
+            self.viewer.update(self.sim.qpos, self.sim.qvel)
+        return outputs
+
+    def _open_viewer(self):
+        """`headless=False`: MuJoCo's viewer on env 0 where a display is; otherwise one line, and headless."""
+        problem = display_problem()
+        if problem is not None:
+            print(f"headless=False: {problem}; running headless")
+            return None
+        return self.sim.open_viewer(env_index=0)
 
     def _capture_step(self, actions: torch.Tensor) -> None:
         """Record `_step` into a CUDA graph. Recording runs no kernels: no env advances.
