@@ -30,5 +30,7 @@ setup(
         "test": ["pytest>=8"],
         # optional: wandb_activate=True mirrors the tensorboard scalars to Weights & Biases
         "wandb": ["wandb>=0.17"],
+        # optional: scripts/export_policy.py writes ONNX and checks it with onnxruntime
+        "export": ["onnx>=1.16", "onnxruntime>=1.18"],
     },
 )

@@ -1,0 +1,68 @@
+"""Export a trained policy as ONNX and TorchScript, and check both against the torch policy.
+
+    python scripts/export_policy.py task=Ant checkpoint=runs/Ant/<run>/nn/Ant.pth
+    python scripts/export_policy.py task=HumanoidAMP checkpoint=... out=exported/
+
+Writes policy.onnx and policy.pt beside the checkpoint (or into `out=DIR`):
+raw observations (batch, obs_dim) in, the deterministic action out, with the
+observation normaliser inside (HumanoidAMP: the actor only). Both files are
+run on 256 observations drawn around the normaliser's statistics and compared
+with the torch policy; the largest differences are printed. The last line of
+output is the ONNX file's path. Needs `pip install -e ".[export]"`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+from isaac_rl.rlgames.run_config import check_run_config
+from isaac_rl.utils.config import compose_config, compose_reference
+from isaac_rl.utils.schema import ConfigError
+
+TOLERANCE = 1e-4  # float32 arithmetic in another runtime, on actions in [-1, 1]
+
+
+def main(argv: list[str]) -> Path:
+    out = next((arg.split("=", 1)[1] for arg in argv if arg.startswith("out=")), None)
+    # one env on the cpu is enough to build the player; the user's own keys come first, ours win
+    overrides = [arg for arg in argv if not arg.startswith("out=")]
+    overrides += ["num_envs=1", "sim_device=cpu", "rl_device=cpu", "test=True"]
+    cfg = compose_config(overrides)
+    check_run_config(cfg, compose_reference(overrides))
+    if not cfg.checkpoint:
+        raise ValueError("give the policy to export: checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
+    if cfg.task.env.get("gym_id"):
+        raise ValueError("gymnasium tasks (task.env.gym_id) are not exported; isaac_rl tasks are")
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export writes through it)
+    except ImportError as error:
+        raise ValueError(f"exporting needs onnx and onnxruntime ({error}): pip install -e \".[export]\"") from None
+
+    from isaac_rl.rlgames.export import actor_of, export, load_player, max_differences, sample_observations
+
+    task, player = load_player(cfg)
+    actor = actor_of(player)
+    out_dir = Path(out) if out else Path(cfg.checkpoint).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path, script_path = export(actor, task.num_observations, out_dir)
+    onnx_diff, script_diff = max_differences(actor, onnx_path, script_path, sample_observations(actor))
+    print(f"max |action - torch action| over 256 observations: ONNX (onnxruntime) {onnx_diff:.2e}, TorchScript {script_diff:.2e}")
+    if max(onnx_diff, script_diff) > TOLERANCE:
+        raise RuntimeError(f"the exported policy differs from the torch policy by more than {TOLERANCE}")
+    print(f"TorchScript: {script_path}")
+    print(onnx_path)
+    return onnx_path
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as error:
+        if os.getenv("ISAAC_RL_TRACEBACK"):
+            raise
+        lines = error.problems if isinstance(error, ConfigError) else [error.args[0] if isinstance(error, KeyError) else error]
+        print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
+        sys.exit(2)
