@@ -44,6 +44,9 @@ def test_play_uses_the_checkpoint_and_reports_reward_and_length(trained_run):
     assert match, result.stdout[-2000:]
     # the saved best policy plays about as well as training reported
     assert float(match.group(1)) > 0.5 * max(_epoch_rewards(training.stdout))
+    # everything test mode prints about the result is labelled: no bare sum of rewards
+    assert f"test: 16 episodes of {checkpoint} ('av reward' below is the mean episode reward" in result.stdout
+    assert not re.search(r"^-?[\d.]+$", result.stdout, re.M), result.stdout[-2000:]
 
 
 def test_a_checkpoint_for_another_task_is_refused(trained_run, tmp_path):
