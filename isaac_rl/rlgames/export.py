@@ -47,8 +47,8 @@ def actor_of(player) -> DeterministicActor:
     return DeterministicActor(player.model, player.obs_shape[0], player.actions_low.cpu(), player.actions_high.cpu()).cpu().eval()
 
 
-def load_player(cfg: DictConfig):
-    """(task, player): the composed run config's task with its envs on the cpu, and an rl_games
+def load_player(cfg: DictConfig, device: str = "cpu"):
+    """(task, player): the composed run config's task with its envs on `device`, and an rl_games
     player with `cfg.checkpoint`'s weights, as test mode builds them."""
     from isaac_rl import tasks
     from isaac_rl.rlgames import extensions, launch
@@ -57,12 +57,12 @@ def load_player(cfg: DictConfig):
     if cfg.task.get("class_path"):
         tasks.register(cfg.task_name, cfg.task.class_path)
     task = tasks.resolve(cfg.task_name)(
-        cfg=OmegaConf.to_container(cfg.task, resolve=True), rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True
+        cfg=OmegaConf.to_container(cfg.task, resolve=True), rl_device=device, sim_device=device, graphics_device_id=0, headless=True
     )
     launch.check_checkpoint(cfg.checkpoint, task.num_observations, task.num_actions)
     train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
     config = train_cfg["params"]["config"]
-    config.update(device="cpu", device_name="cpu")
+    config.update(device=device, device_name=device)
     config.setdefault("player", {})["use_vecenv"] = True
     runner = launch.build_runner(lambda **kwargs: task)
     runner.load(train_cfg)

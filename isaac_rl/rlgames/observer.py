@@ -13,7 +13,9 @@ class RLGPUAlgoObserver(AlgoObserver):
 
     Tasks fill `extras['episode']` with per-env or scalar tensors; they are
     averaged on the device over an epoch and written once per epoch, so the
-    step loop never waits on the host.
+    step loop never waits on the host. Tasks with a goal also hand out
+    `extras['successes']`, averaged over the episodes that ended in the epoch
+    as `Episode/success_rate`.
     """
 
     def after_init(self, algo) -> None:
@@ -28,6 +30,12 @@ class RLGPUAlgoObserver(AlgoObserver):
         self._last_time = 0.0
 
     def process_infos(self, infos, done_indices) -> None:
+        successes = infos.get("successes") if isinstance(infos, dict) else None
+        if successes is not None and len(done_indices):
+            # per finished episode, unlike the per-step means below
+            ended = successes[done_indices.reshape(-1)]
+            self._sums["success_rate"] = self._sums["success_rate"] + ended.float().sum().to(self._sums["success_rate"].device)
+            self._counts["success_rate"] += len(ended)
         episode = infos.get("episode") if isinstance(infos, dict) else None
         if not episode:
             return

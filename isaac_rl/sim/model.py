@@ -58,7 +58,7 @@ class ModelInfo:
     has_free_root: bool
     """True when the first joint is a free joint on the first body (a floating base)."""
     dof_names: list[str]
-    """Hinge and slide joints, in qpos order; the free root joint is not a dof."""
+    """Hinge and slide joints, in qpos order; free and ball joints are not dofs (see `Simulation.scene`)."""
     dof_qpos_index: np.ndarray
     dof_qvel_index: np.ndarray
     dof_limits: np.ndarray
@@ -98,8 +98,7 @@ def describe(model: mujoco.MjModel) -> ModelInfo:
     has_free_root = model.njnt > 0 and joint_types[0] == int(mujoco.mjtJoint.mjJNT_FREE) and model.jnt_bodyid[0] == 1
     dof_types = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
     dof_joints = [j for j in range(model.njnt) if joint_types[j] in dof_types]
-    if len(dof_joints) + int(has_free_root) != model.njnt:
-        raise ValueError("isaac_rl models may hold one free root joint plus hinge/slide joints; found ball or extra free joints")
+    # Free and ball joints beyond the root are scene parts (`Simulation.scene`), not dofs.
     joint_names = _names(model, mujoco.mjtObj.mjOBJ_JOINT, model.njnt)
     limits = np.where(
         model.jnt_limited[dof_joints, None].astype(bool), model.jnt_range[dof_joints], np.array([-np.inf, np.inf])

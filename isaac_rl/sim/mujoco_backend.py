@@ -60,8 +60,24 @@ class MujocoBackend:
         self._chunks = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
         self.num_threads = len(self._chunks)
         self._pool = ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 else None
+        # Arrays beyond STATE_FIELDS, allocated when a task first asks for
+        # them (`field`), so tasks that never use them pay nothing per step.
+        self._outputs: dict[str, np.ndarray] = {}
+        self._xfrc: np.ndarray | None = None
+        self._fields: dict[str, torch.Tensor] = {}
         for i in range(num_envs):
             self._read(i)
+
+    def field(self, name: str) -> torch.Tensor:
+        """xfrc_applied (copied into each MjData before stepping) or an output (cvel, subtree_com) copied out after."""
+        if name not in self._fields:
+            array = np.stack([getattr(data, name) for data in self.datas]).astype(np.float32)
+            if name == "xfrc_applied":
+                self._xfrc = array
+            else:
+                self._outputs[name] = array
+            self._fields[name] = torch.from_numpy(array)
+        return self._fields[name]
 
     def _read(self, i: int) -> None:
         data, arrays = self.datas[i], self._arrays
@@ -72,6 +88,8 @@ class MujocoBackend:
         arrays["sensordata"][i] = data.sensordata
         if self.contact_forces:
             arrays["cfrc_ext"][i] = data.cfrc_ext
+        for name, array in self._outputs.items():
+            array[i] = getattr(data, name)
         warnings = data.warning
         if any(warnings[w].number for w in _BAD_STATE_WARNINGS):
             self._bad_state[i] = True
@@ -83,6 +101,8 @@ class MujocoBackend:
         for i in envs:
             data = self.datas[i]
             data.ctrl[:] = ctrl[i]
+            if self._xfrc is not None:
+                data.xfrc_applied[:] = self._xfrc[i]
             mujoco.mj_step(model, data, self.substeps)
             if self.contact_forces:
                 # Uses the last substep's constraint forces and body poses,
@@ -108,6 +128,18 @@ class MujocoBackend:
             data.qpos[:] = qpos_np[i]
             data.qvel[:] = qvel_np[i]
             self._arrays["ctrl"][i] = 0.0
+            if self._xfrc is not None:
+                self._xfrc[i] = 0.0  # as MuJoCo Warp's reset clears xfrc_applied
+            mujoco.mj_forward(self.model, data)
+            self._read(i)
+
+    def write_state(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """Set qpos/qvel of the masked envs, leaving their controls and applied forces as they are."""
+        qpos_np, qvel_np = qpos.numpy(), qvel.numpy()
+        for i in np.flatnonzero(mask.numpy()):
+            data = self.datas[i]
+            data.qpos[:] = qpos_np[i]
+            data.qvel[:] = qvel_np[i]
             mujoco.mj_forward(self.model, data)
             self._read(i)
 

@@ -4,6 +4,9 @@ The views are torch tensors on the sim device that alias the backend's state
 (zero-copy on MuJoCo Warp; refreshed in place once per step on MuJoCo C), so
 a task reads `sim.dof_pos` after `sim.step()` and gets the new state.
 
+Scenes with several actors, ball joints and external forces are read and
+written by name through `sim.scene` (see isaac_rl/sim/scene.py, docs/scenes.md).
+
 Quaternions are MuJoCo's (w, x, y, z). Root linear velocity is in the world
 frame; `root_ang_vel` is rotated into the world frame too (MuJoCo keeps a free
 joint's angular velocity in the body frame).
@@ -11,7 +14,7 @@ joint's angular velocity in the body frame).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -21,7 +24,9 @@ import torch
 from isaac_rl.sim.capacity import Capacity, estimate_capacity
 from isaac_rl.sim.clearance import ground_clearance
 from isaac_rl.sim.errors import SimCapacityError, SimNaNError
+from isaac_rl.sim.layout import scene_layout
 from isaac_rl.sim.model import ModelInfo, describe, load_model
+from isaac_rl.sim.scene import Scene
 from isaac_rl.utils.torch_math import quat_rotate
 
 if TYPE_CHECKING:
@@ -114,16 +119,38 @@ class Simulation:
             self.root_lin_vel: torch.Tensor = self.qvel[:, 0:3]
             self.root_ang_vel_local: torch.Tensor = self.qvel[:, 3:6]
         q, v = info.dof_qpos_index, info.dof_qvel_index
+        # One robot's hinge/slide joints are contiguous: views, as before. In a
+        # scene where free or ball joints sit between them, they are gathered.
         if info.num_dofs and not (np.all(np.diff(q) == 1) and np.all(np.diff(v) == 1)):
-            raise ValueError("dof joints must be contiguous in qpos/qvel (hinge and slide joints after the root)")
-        q0, v0 = (int(q[0]), int(v[0])) if info.num_dofs else (self.qpos.shape[1], self.qvel.shape[1])
-        self.dof_pos: torch.Tensor = self.qpos[:, q0 : q0 + info.num_dofs]
-        self.dof_vel: torch.Tensor = self.qvel[:, v0 : v0 + info.num_dofs]
+            self._dof_pos = self._dof_vel = None
+            self._dof_qpos_index = torch.as_tensor(q, device=self.device)
+            self._dof_qvel_index = torch.as_tensor(v, device=self.device)
+        else:
+            q0, v0 = (int(q[0]), int(v[0])) if info.num_dofs else (self.qpos.shape[1], self.qvel.shape[1])
+            self._dof_pos = self.qpos[:, q0 : q0 + info.num_dofs]
+            self._dof_vel = self.qvel[:, v0 : v0 + info.num_dofs]
         self.dof_limits = torch.as_tensor(info.dof_limits, dtype=torch.float32, device=self.device)
         self.ctrl_range = torch.as_tensor(info.ctrl_range, dtype=torch.float32, device=self.device)
         self.default_qpos = torch.as_tensor(info.qpos0, dtype=torch.float32, device=self.device)
 
+        self.scene = Scene(scene_layout(self.mj_model), self.backend, self.device, self.num_envs, self.has_contact_forces)
+
     # -- state ---------------------------------------------------------------
+    @property
+    def dof_pos(self) -> torch.Tensor:
+        """(num_envs, num_dofs) hinge/slide positions: a view where they are contiguous in qpos, else a copy."""
+        return self._dof_pos if self._dof_pos is not None else self.qpos[:, self._dof_qpos_index]
+
+    @property
+    def dof_vel(self) -> torch.Tensor:
+        """(num_envs, num_dofs) hinge/slide velocities: a view where contiguous in qvel, else a copy."""
+        return self._dof_vel if self._dof_vel is not None else self.qvel[:, self._dof_qvel_index]
+
+    @property
+    def xfrc_applied(self) -> torch.Tensor:
+        """(num_envs, nbody, 6) external force and torque per body, world frame: see `Scene.xfrc_applied`."""
+        return self.scene.xfrc_applied
+
     @property
     def root_ang_vel(self) -> torch.Tensor:
         """Root angular velocity in the world frame, (num_envs, 3)."""
@@ -131,7 +158,7 @@ class Simulation:
 
     @property
     def contact_forces(self) -> torch.Tensor:
-        """Net external (contact) force on each body in the world frame, (num_envs, nbody, 3)."""
+        """Net external force on each body in the world frame (contacts, equality constraints, xfrc_applied), (num_envs, nbody, 3)."""
         if not self.has_contact_forces:
             raise RuntimeError("contact forces are off: create the Simulation with contact_forces=True")
         return self._cfrc_ext[..., 3:6]
@@ -141,6 +168,14 @@ class Simulation:
         if name not in self.info.sensor_slices:
             raise KeyError(f"no sensor named {name!r}; the model has: {', '.join(self.info.sensor_names)}")
         return self.sensordata[:, self.info.sensor_slices[name]]
+
+    def sensor_columns(self, names: Sequence[str]) -> torch.Tensor:
+        """Column indices into `sensordata` of the named sensors' values, concatenated in the order given."""
+        missing = [name for name in names if name not in self.info.sensor_slices]
+        if missing:
+            raise KeyError(f"no sensor named {', '.join(map(repr, missing))}; the model has: {', '.join(self.info.sensor_names)}")
+        columns = [i for name in names for i in range(self.info.sensor_slices[name].start, self.info.sensor_slices[name].stop)]
+        return torch.tensor(columns, dtype=torch.long, device=self.device)
 
     def ground_clearance(self, qpos: torch.Tensor) -> torch.Tensor:
         """(N,) signed distance (m) from the bodies to the ground in poses qpos (N, nq); negative inside it.

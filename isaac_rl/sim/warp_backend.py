@@ -59,6 +59,7 @@ class WarpBackend:
         self.tensors = {name: wp.to_torch(getattr(self.d, name)) for name in STATE_FIELDS}
         self._cleared_on_reset = [wp.to_torch(getattr(self.d, name)) for name in CLEARED_ON_RESET]
         self.overflow = wp.to_torch(self.d.overflow)
+        self._fields: dict[str, torch.Tensor] = {}
         self._graph = None
         self._compile()
 
@@ -104,6 +105,24 @@ class WarpBackend:
             # Inside an outer torch graph capture the kernels join that graph.
             with self._stream():
                 self._substep_kernels()
+
+    def field(self, name: str) -> torch.Tensor:
+        """A Data array beyond STATE_FIELDS (xfrc_applied, cvel, subtree_com) as a zero-copy torch view.
+
+        The step graph reads and writes these arrays in place, so the views
+        stay valid and cost nothing per step.
+        """
+        if name not in self._fields:
+            self._fields[name] = wp.to_torch(getattr(self.d, name))
+        return self._fields[name]
+
+    def write_state(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """Set qpos/qvel of the masked envs, leaving their controls and applied forces as they are."""
+        column = mask[:, None]
+        self.tensors["qpos"].copy_(torch.where(column, qpos, self.tensors["qpos"]))
+        self.tensors["qvel"].copy_(torch.where(column, qvel, self.tensors["qvel"]))
+        if self.refresh_body_states:
+            self._refresh_body_states()
 
     def reset(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
         # Torch ops on the shared arrays rather than mjw.reset_data, which

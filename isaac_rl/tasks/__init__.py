@@ -16,6 +16,8 @@ TASK_MAP: dict[str, Any] = {
     "Cartpole": "isaac_rl.tasks.cartpole:Cartpole",
     "Ant": "isaac_rl.tasks.ant:Ant",
     "HumanoidAMP": "isaac_rl.tasks.humanoid_amp:HumanoidAMP",
+    "BallBalance": "isaac_rl.tasks.ball_balance:BallBalance",
+    "Quadcopter": "isaac_rl.tasks.quadcopter:Quadcopter",
 }
 
 

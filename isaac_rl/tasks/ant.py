@@ -63,7 +63,10 @@ class Ant(VecTask):
         self.cfg["env"]["numActions"] = NUM_DOFS
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
-        self.foot_sensor_columns = _sensor_columns(self.sim, FOOT_SENSORS)
+        try:
+            self.foot_sensor_columns = self.sim.sensor_columns(FOOT_SENSORS)
+        except KeyError as error:
+            raise ValueError(f"the Ant model needs force and torque sensors named {list(FOOT_SENSORS)}: {error}") from None
         self.dof_lower, self.dof_upper = self.sim.dof_limits.unbind(1)
         # The file's pose puts the ankles at 0, outside their 30..70 degree
         # range: start from the nearest pose inside the limits instead.
@@ -127,14 +130,6 @@ class Ant(VecTask):
         self.prev_potentials.copy_(torch.where(env_mask, self.start_potentials, self.prev_potentials))
         self.progress_buf.masked_fill_(env_mask, 0)
         self.reset_buf.masked_fill_(env_mask, 0)
-
-
-def _sensor_columns(sim: Simulation, names: tuple[str, ...]) -> torch.Tensor:
-    missing = [name for name in names if name not in sim.info.sensor_slices]
-    if missing:
-        raise ValueError(f"the Ant model lacks the foot sensors {missing}; it needs force and torque sensors named {list(names)}")
-    columns = [i for name in names for i in range(sim.info.sensor_slices[name].start, sim.info.sensor_slices[name].stop)]
-    return torch.tensor(columns, dtype=torch.long, device=sim.device)
 
 
 def compute_potentials(torso_pos: torch.Tensor, targets: torch.Tensor, dt: float) -> torch.Tensor:

@@ -13,6 +13,12 @@ CUDA (no `nonzero()`), so the whole step can be captured in a CUDA graph.
 As in IsaacGymEnvs, an env that is done at step t returns its final
 observation at t and is reset at the start of step t+1's bookkeeping.
 
+Tasks with a goal say whether each episode reached it: `self.success_buf`
+(bool, (num_envs,)), updated in `compute_reward` and read where the episode
+ends (`reset_buf`). The base class hands it out as `extras["successes"]`; the
+training log turns it into `Episode/success_rate` and `scripts/evaluate.py`
+into a success rate over played episodes.
+
 On CUDA (MuJoCo Warp, `sim.use_cuda_graph`, rl and sim on one device) the
 whole step, actions in to observations out, is captured once in a CUDA graph
 and replayed: Python and kernel-launch overhead otherwise cost about half of
@@ -125,6 +131,8 @@ class VecTask:
         self.progress_buf = torch.zeros(n, device=dev, dtype=torch.long)
         self.extras: dict[str, Any] = {}
         self.obs_dict: dict[str, torch.Tensor] = {}
+        # tasks with a goal replace this with a bool tensor (see the module docstring)
+        self.success_buf: torch.Tensor | None = None
 
     # -- the task's part -----------------------------------------------------
     def pre_physics_step(self, actions: torch.Tensor) -> None:
@@ -215,6 +223,8 @@ class VecTask:
         self.post_physics_step()
         self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1).long()
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
+        if self.success_buf is not None:
+            self.extras["successes"] = self.success_buf.to(self.rl_device)
         return self._observations(), self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
 
     def reset(self) -> dict[str, torch.Tensor]:

@@ -1,0 +1,155 @@
+"""BallBalance: tilt a tray on three legs to catch a falling ball and hold it at the centre.
+
+IsaacGymEnvs' BallBalance, on MuJoCo. The tray stands on three two-link legs
+whose feet are pinned to the floor (three closed kinematic loops); the upper
+leg joints are position-driven, the knees passive. Each reset drops the ball
+from 1-2 m above a random point within 0.5 m of the centre, moving down at
+5 m/s and sideways toward the centre.
+
+Observations (24), in this order:
+  upper leg joint positions (3) and velocities (3), ball position (3) and
+  linear velocity (3) in the world frame, the force leg 0 exerts on the tray
+  (3), the torques of all three legs on the tray (9); forces and torques / 20.
+Actions (3): upper leg target velocities; targets += dt x actionSpeedScale x
+action, clamped to the joint range.
+Reward: 1 / (1 + distance of the ball from 0.7 m above the centre) x
+1 / (1 + ball speed). The episode ends when the ball drops below 1.5 ball
+radii (off the tray, onto the floor), or at maxEpisodeLength.
+Success: the episode ran to its full length with the ball on the tray.
+
+Differences from Isaac Gym: the feet are held by equality constraints rather
+than rigid-body attractors, and the driven joints carry a motor armature that
+keeps the stiff drive stable at MuJoCo's 5 ms step (see the model).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from isaac_rl.sim import Simulation
+from isaac_rl.tasks.base.vec_task import VecTask
+
+UPPER_LEGS = ("upper_leg0", "upper_leg1", "upper_leg2")
+KNEES = ("lower_leg0", "lower_leg1", "lower_leg2")
+LEG_SENSORS = ("leg0_force", "leg0_torque", "leg1_torque", "leg2_torque")
+NUM_OBS = 24
+# forces and torques enter the observation divided by this (IsaacGymEnvs' scale)
+SENSOR_SCALE = 1.0 / 20.0
+BALL_TARGET_HEIGHT = 0.7
+TRAY_RADIUS = 0.5
+
+
+class BallBalance(VecTask):
+    def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
+        self.cfg = cfg
+        env = cfg["env"]
+        self.action_speed_scale = float(env["actionSpeedScale"])
+        self.ball_radius = float(env["ballRadius"])
+        self.drop_height = tuple(float(h) for h in env["dropHeight"])
+        self.drop_radius = float(env["dropRadius"])
+        self.max_horizontal_speed = float(env["maxHorizontalSpeed"])
+        self.drop_speed = float(env["dropSpeed"])
+        self.cfg["env"]["numObservations"] = NUM_OBS
+        self.cfg["env"]["numActions"] = len(UPPER_LEGS)
+        super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
+
+        self.scene = self.sim.scene
+        # the position actuators' ranges are the upper legs' joint ranges
+        self.target_lower, self.target_upper = self.sim.ctrl_range.unbind(1)
+        self.sensor_columns = self.sim.sensor_columns(LEG_SENSORS)
+        self.leg_targets = torch.zeros((self.num_envs, len(UPPER_LEGS)), device=self.device)
+        self.success_buf = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        # height of the ball above the tray, logged per step as Episode/ball_height
+        self.ball_height = torch.zeros(self.num_envs, device=self.device)
+        self.extras["episode"] = {"ball_height": self.ball_height}
+
+    def create_sim(self) -> Simulation:
+        asset = self.cfg["env"].get("asset", "mjcf/ball_balance.xml")
+        sim = self.make_sim(asset)
+        missing = [n for n in (*UPPER_LEGS, *KNEES) if n not in sim.scene.joint_names("scalar")]
+        missing += [n for n in ("tray", "ball") if n not in sim.scene.actor_names]
+        missing += [n for n in LEG_SENSORS if n not in sim.info.sensor_slices]
+        if missing or sim.info.nu != len(UPPER_LEGS):
+            raise ValueError(
+                f"the BallBalance task needs a model with free actors 'tray' and 'ball', joints {UPPER_LEGS + KNEES}, "
+                f"sensors {LEG_SENSORS} and {len(UPPER_LEGS)} position actuators; {asset!r} lacks {missing or 'the actuators'}"
+            )
+        return sim
+
+    def pre_physics_step(self, actions: torch.Tensor) -> None:
+        step = self.dt * self.action_speed_scale * actions
+        self.leg_targets.copy_(torch.clamp(self.leg_targets + step, self.target_lower, self.target_upper))
+        self.sim.set_ctrl(self.leg_targets)
+
+    def compute_observations(self) -> None:
+        ball = self.scene.actor_root_state("ball")[:, 0]
+        self.obs_buf[:] = compute_ball_balance_observations(
+            self.scene.joint_pos(UPPER_LEGS), self.scene.joint_vel(UPPER_LEGS),
+            ball[:, 0:3], ball[:, 7:10], self.sim.sensordata[:, self.sensor_columns],
+        )  # fmt: skip
+
+    def compute_reward(self) -> None:
+        ball = self.scene.actor_root_state("ball")[:, 0]
+        tray_pos = self.scene.actor_root_state("tray")[:, 0, 0:3]
+        self.rew_buf[:], self.reset_buf[:] = compute_ball_balance_reward(
+            ball[:, 0:3], ball[:, 7:10], self.ball_radius, self.progress_buf, self.max_episode_length
+        )
+        self.success_buf.copy_(ball_on_tray(ball[:, 0:3], tray_pos, self.ball_radius) & (self.progress_buf >= self.max_episode_length - 1))
+        self.ball_height.copy_(ball[:, 2] - tray_pos[:, 2])
+
+    def reset_idx(self, env_mask: torch.Tensor) -> None:
+        n = self.num_envs
+        # the table back at rest, every joint at 0
+        qpos = self.sim.default_qpos.expand(n, -1).clone()
+        qvel = torch.zeros_like(self.sim.qvel)
+        self.sim.reset_envs(env_mask, qpos, qvel)
+        # then the ball, dropped from a random point above the tray
+        self.scene.write_root_state(env_mask, "ball", self.drop_ball_states(n)[:, None])
+        self.leg_targets.masked_fill_(env_mask[:, None], 0.0)
+        self.progress_buf.masked_fill_(env_mask, 0)
+        self.reset_buf.masked_fill_(env_mask, 0)
+
+    def drop_ball_states(self, n: int) -> torch.Tensor:
+        """(n, 13) ball root states: within `dropRadius` of the centre, falling at `dropSpeed`, drifting inward.
+
+        The farther out the ball starts, the faster (up to maxHorizontalSpeed)
+        it moves toward the centre, as in IsaacGymEnvs.
+        """
+        dev = self.device
+        dist = torch.empty(n, device=dev).uniform_(0.001, self.drop_radius)
+        angle = torch.empty(n, device=dev).uniform_(-torch.pi, torch.pi)
+        direction = torch.stack((torch.cos(angle), torch.sin(angle)), dim=1)
+        speed = (dist / self.drop_radius) * torch.empty(n, device=dev).uniform_(0.0, self.max_horizontal_speed)
+        state = torch.zeros((n, 13), device=dev)
+        state[:, 0:2] = dist[:, None] * direction
+        state[:, 2] = torch.empty(n, device=dev).uniform_(*self.drop_height)
+        state[:, 3] = 1.0
+        state[:, 7:9] = -speed[:, None] * direction
+        state[:, 9] = -self.drop_speed
+        return state
+
+
+def compute_ball_balance_observations(
+    leg_pos: torch.Tensor, leg_vel: torch.Tensor, ball_pos: torch.Tensor, ball_vel: torch.Tensor, leg_sensors: torch.Tensor
+) -> torch.Tensor:
+    """The (num_envs, 24) observation; see the module docstring for the layout."""
+    return torch.cat((leg_pos, leg_vel, ball_pos, ball_vel, leg_sensors * SENSOR_SCALE), dim=-1)
+
+
+def compute_ball_balance_reward(
+    ball_pos: torch.Tensor, ball_vel: torch.Tensor, ball_radius: float, progress_buf: torch.Tensor, max_episode_length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reward, reset): highest for a still ball 0.7 m above the centre; reset once it is on the floor."""
+    # no tensor from host data here: this runs inside the captured step
+    to_target = torch.cat((ball_pos[:, 0:2], ball_pos[:, 2:3] - BALL_TARGET_HEIGHT), dim=-1)
+    pos_reward = 1.0 / (1.0 + torch.linalg.vector_norm(to_target, dim=-1))
+    speed_reward = 1.0 / (1.0 + torch.linalg.vector_norm(ball_vel, dim=-1))
+    dropped = ball_pos[:, 2] < 1.5 * ball_radius
+    reset = dropped | (progress_buf >= max_episode_length - 1)
+    return pos_reward * speed_reward, reset.long()
+
+
+def ball_on_tray(ball_pos: torch.Tensor, tray_pos: torch.Tensor, ball_radius: float) -> torch.Tensor:
+    """True where the ball is above the tray's disc and not below its top."""
+    horizontal = torch.linalg.vector_norm((ball_pos - tray_pos)[:, :2], dim=-1)
+    return (horizontal < TRAY_RADIUS) & (ball_pos[:, 2] > tray_pos[:, 2] + 0.5 * ball_radius)

@@ -1,0 +1,128 @@
+"""Play a trained policy for whole episodes and report its success rate, reward and episode length.
+
+    python scripts/evaluate.py task=BallBalance checkpoint=runs/BallBalance/<run>/nn/BallBalance.pth
+    python scripts/evaluate.py task=Quadcopter checkpoint=... num_envs=4096 episodes=2
+
+Arguments are the hydra overrides of scripts/train.py plus `episodes=N`
+(per env, default 1). Every env starts from a reset at the same time and plays
+N episodes with the deterministic policy (the action mean, as test mode);
+each episode counts once, so short failed episodes are not over-counted. The
+physics runs where `sim_device` says (CUDA when present).
+
+Prints the episodes played, their mean reward and length, the success rate
+for tasks that define success (`success_buf`), each per-env statistic in the
+task's `extras['episode']` as it stood at the episodes' last step (`final
+target_distance`), and the wall-clock time; the last line is the same as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import torch
+
+from isaac_rl.rlgames.run_config import check_run_config
+from isaac_rl.utils.config import apply_cpu_num_envs, compose_config, compose_reference
+from isaac_rl.utils.schema import ConfigError
+
+# the loop asks the device whether every env is done this often (each ask synchronises)
+CHECK_EVERY = 50
+
+
+def parse_episodes(argv: list[str]) -> tuple[int, list[str]]:
+    episodes, overrides = 1, []
+    for arg in argv:
+        if arg.startswith("episodes="):
+            value = arg.split("=", 1)[1]
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"episodes={value!r}: expected an integer >= 1")
+            episodes = int(value)
+        else:
+            overrides.append(arg)
+    return episodes, overrides
+
+
+@torch.no_grad()
+def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
+    """Play `episodes` episodes in every env of `task` with `actor`; totals over all of them."""
+    n, dev = task.num_envs, task.device
+    finished = torch.zeros(n, dtype=torch.long, device=dev)
+    episode_reward = torch.zeros(n, device=dev)
+    episode_length = torch.zeros(n, device=dev)
+    totals = {name: torch.zeros((), device=dev) for name in ("episodes", "reward", "length", "successes")}
+    obs = task.reset()["obs"]
+    max_steps = episodes * task.max_episode_length + CHECK_EVERY
+    for step in range(max_steps):
+        obs_dict, reward, reset, extras = task.step(actor(obs))
+        obs = obs_dict["obs"]
+        done = reset.bool()
+        episode_reward += reward
+        episode_length += 1
+        counted = done & (finished < episodes)
+        totals["episodes"] += counted.sum()
+        totals["reward"] += torch.where(counted, episode_reward, 0.0).sum()
+        totals["length"] += torch.where(counted, episode_length, 0.0).sum()
+        if task.success_buf is not None:
+            totals["successes"] += (counted & extras["successes"]).sum()
+        for key, value in extras.get("episode", {}).items():
+            if isinstance(value, torch.Tensor) and value.shape == (n,):
+                totals[f"final_{key}"] = totals.get(f"final_{key}", 0.0) + torch.where(counted, value.float(), 0.0).sum()
+        finished += done.long()
+        episode_reward.masked_fill_(done, 0.0)
+        episode_length.masked_fill_(done, 0.0)
+        if step % CHECK_EVERY == CHECK_EVERY - 1 and bool((finished >= episodes).all()):
+            break
+    played = totals["episodes"].item()
+    result = {
+        "episodes": int(played),
+        "mean_reward": totals["reward"].item() / max(played, 1),
+        "mean_length": totals["length"].item() / max(played, 1),
+    }
+    if task.success_buf is not None:
+        result["success_rate"] = totals["successes"].item() / max(played, 1)
+    # the task's per-env episode statistics, as they stood at each episode's last step
+    result.update({key: totals[key].item() / max(played, 1) for key in totals if key.startswith("final_")})
+    return result
+
+
+def main(argv: list[str]) -> dict[str, float]:
+    episodes, overrides = parse_episodes(argv)
+    cfg = compose_config([*overrides, "test=True"])
+    check_run_config(cfg, compose_reference([*overrides, "test=True"]))
+    if not cfg.checkpoint:
+        raise ValueError("give the policy to play: checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
+
+    from isaac_rl.rlgames.export import actor_of, load_player
+    from isaac_rl.utils.seeding import set_seed
+
+    note = apply_cpu_num_envs(cfg, torch.cuda.is_available())
+    if note:
+        print(note)
+    set_seed(cfg.seed, cfg.torch_deterministic)
+    task, player = load_player(cfg, device=cfg.sim_device)
+    actor = actor_of(player).to(task.device)
+    start = time.perf_counter()
+    result = evaluate(task, actor, episodes)
+    result.update(task=cfg.task_name, num_envs=task.num_envs, seconds=round(time.perf_counter() - start, 1), checkpoint=cfg.checkpoint)
+    success = f", success rate {result['success_rate']:.1%}" if "success_rate" in result else ""
+    finals = "".join(f", {key.replace('_', ' ', 1)} {value:.3f}" for key, value in result.items() if key.startswith("final_"))
+    print(
+        f"{cfg.task_name}: {result['episodes']} episodes on {task.num_envs} envs ({task.sim.describe()}): "
+        f"mean reward {result['mean_reward']:.2f}, mean length {result['mean_length']:.1f}{success}{finals}, {result['seconds']}s"
+    )
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as error:
+        if os.getenv("ISAAC_RL_TRACEBACK"):
+            raise
+        lines = error.problems if isinstance(error, ConfigError) else [error.args[0] if isinstance(error, KeyError) else error]
+        print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
+        sys.exit(2)

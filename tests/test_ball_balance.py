@@ -1,0 +1,143 @@
+"""BallBalance: the closed-loop table on MuJoCo, the ball's respawn, and the reward, observation and success math."""
+
+import copy
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from isaac_rl import CFG_ROOT, tasks
+from isaac_rl.tasks.ball_balance import (
+    BALL_TARGET_HEIGHT,
+    UPPER_LEGS,
+    ball_on_tray,
+    compute_ball_balance_observations,
+    compute_ball_balance_reward,
+)
+
+BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "BallBalance.yaml"))
+BALL_RADIUS = 0.1
+# the ball let go just above the middle of the tray, at rest
+DEAD_CENTRE_DROP = dict(dropRadius=0.001, maxHorizontalSpeed=0.0, dropHeight=[0.9, 0.9], dropSpeed=0.0)
+
+
+def make_ball_balance(device="cpu", num_envs=4, backend="mujoco", **env):
+    cfg = copy.deepcopy(BASE_CFG)
+    cfg["env"].update(numEnvs=num_envs, **env)
+    cfg["sim"]["backend"] = backend
+    return tasks.make("BallBalance", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+
+
+# -- math on known inputs -------------------------------------------------------
+
+
+def test_reward_is_highest_for_a_still_ball_at_the_target_and_a_dropped_ball_resets():
+    at_target = torch.tensor([[0.0, 0.0, BALL_TARGET_HEIGHT]])
+    still = torch.zeros(1, 3)
+    progress = torch.zeros(1, dtype=torch.long)
+    reward, reset = compute_ball_balance_reward(at_target, still, BALL_RADIUS, progress, 500)
+    torch.testing.assert_close(reward, torch.tensor([1.0]))
+    assert reset.tolist() == [0]
+    # 1 m off target and moving at 1 m/s: (1 / 2) x (1 / 2)
+    off = torch.tensor([[1.0, 0.0, BALL_TARGET_HEIGHT]])
+    reward, _ = compute_ball_balance_reward(off, torch.tensor([[0.0, 1.0, 0.0]]), BALL_RADIUS, progress, 500)
+    torch.testing.assert_close(reward, torch.tensor([0.25]))
+    on_floor = torch.tensor([[2.0, 0.0, BALL_RADIUS]])
+    _, reset = compute_ball_balance_reward(on_floor, still, BALL_RADIUS, progress, 500)
+    assert reset.tolist() == [1]
+    _, reset = compute_ball_balance_reward(at_target, still, BALL_RADIUS, torch.tensor([499]), 500)
+    assert reset.tolist() == [1]
+
+
+def test_ball_on_tray_needs_the_ball_over_the_disc_and_above_it():
+    tray = torch.tensor([[0.0, 0.0, 0.56]] * 3)
+    balls = torch.tensor([[0.3, 0.0, 0.67], [0.6, 0.0, 0.67], [0.0, 0.0, 0.4]])
+    assert ball_on_tray(balls, tray, BALL_RADIUS).tolist() == [True, False, False]
+
+
+def test_observation_layout_scales_forces_and_torques():
+    legs = torch.arange(6.0).reshape(1, 6)
+    ball = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    sensors = torch.full((1, 12), 20.0)
+    obs = compute_ball_balance_observations(legs[:, :3], legs[:, 3:], ball[:, :3], ball[:, 3:], sensors)
+    assert obs.shape == (1, 24)
+    torch.testing.assert_close(obs[0, :12], torch.cat((legs[0], ball[0])))
+    torch.testing.assert_close(obs[0, 12:], torch.ones(12))
+
+
+# -- the env on MuJoCo ------------------------------------------------------------
+
+
+def test_closed_loops_hold_the_table_and_the_legs_tilt_it():
+    env = make_ball_balance(num_envs=2, **DEAD_CENTRE_DROP)
+    env.reset()
+    tray = env.sim.scene.actor_root_state("tray")
+    start = tray[:, 0, :3].clone()
+    for _ in range(100):
+        env.step(torch.zeros(2, 3))
+    # three pinned feet and held upper legs: the tray stays where it stands (it only bears the ball)
+    torch.testing.assert_close(env.sim.scene.actor_root_state("tray")[:, 0, :3], start, atol=0.01, rtol=0)
+    # raising leg 0's target (env 0 only) tips the tray: its up axis leans away from vertical
+    actions = torch.zeros(2, 3)
+    actions[0, 0] = 1.0
+    for _ in range(20):
+        env.step(actions)
+    quat = env.sim.scene.actor_root_state("tray")[:, 0, 3:7]
+    tilt = 1.0 - (1.0 - 2.0 * (quat[:, 1] ** 2 + quat[:, 2] ** 2))  # 1 - (z of the tray's up axis)
+    assert tilt[0] > 1e-3 and tilt[1] < 1e-4
+    assert env.sim.scene.joint_pos(UPPER_LEGS)[0, 0] > 0.1
+    # the knees are not driven: they move because the loops are closed
+    assert abs(float(env.sim.scene.joint_pos("lower_leg0")[0, 0])) > 0.05
+
+
+def test_reset_drops_a_new_ball_in_masked_envs_only():
+    env = make_ball_balance(num_envs=64)
+    env.reset()
+    ball = env.sim.scene.actor_root_state("ball")[:, 0]
+    horizontal = torch.linalg.vector_norm(ball[:, :2], dim=1)
+    assert (horizontal <= 0.5).all() and ((ball[:, 2] >= 1.0) & (ball[:, 2] <= 2.0)).all()
+    torch.testing.assert_close(ball[:, 9], torch.full((64,), -5.0))
+    # sideways velocity points back toward the centre
+    assert ((ball[:, :2] * ball[:, 7:9]).sum(dim=1) <= 1e-6).all()
+    env.step(torch.zeros(64, 3))
+    ball = env.sim.scene.actor_root_state("ball")[:, 0]
+    # (obs_buf, before clipObservations clips the 5 m/s drop)
+    torch.testing.assert_close(env.obs_buf[:, 6:12], torch.cat((ball[:, :3], ball[:, 7:10]), dim=1))
+    before = env.sim.scene.root_state.clone()
+    mask = torch.zeros(64, dtype=torch.bool)
+    mask[:4] = True
+    env.reset_idx(mask)
+    after = env.sim.scene.root_state
+    torch.testing.assert_close(after[4:], before[4:])
+    assert not torch.allclose(after[:4, 1], before[:4, 1])
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "warp"])
+def test_a_ball_dropped_on_the_middle_of_a_level_tray_stays_and_counts_as_a_success(backend):
+    env = make_ball_balance(num_envs=2, backend=backend, maxEpisodeLength=150, **DEAD_CENTRE_DROP)
+    env.reset()
+    successes = []
+    for _ in range(149):
+        _, _, reset, extras = env.step(torch.zeros(2, 3))
+        successes.append((reset.bool() & extras["successes"]).clone())
+    assert torch.stack(successes).sum(0).tolist() == [1, 1]  # each env's one episode ended with the ball on the tray
+
+
+@pytest.mark.gpu
+def test_cuda_graph_step_never_waits_on_the_host():
+    env = make_ball_balance("cuda:0", num_envs=256, backend="warp")
+    env.reset()
+    for _ in range(3):  # two eager warm-up steps, then the capture
+        env.step(torch.zeros(256, 3, device="cuda:0"))
+    assert env._step_graph is not None
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(300):  # resets (scene writes on a mask) happen inside the graph
+            env.step(2 * torch.rand(256, 3, device="cuda:0") - 1)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    env.check_health()
+    assert torch.isfinite(env.obs_buf).all()
+    # random actions fail episodes: some envs were reset inside the graph and are running again
+    assert int(env.progress_buf.min()) < 300
