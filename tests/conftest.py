@@ -28,3 +28,21 @@ def run_train(*overrides: str, cwd: Path, timeout: int = 600) -> subprocess.Comp
         [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *overrides],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def step_graph_without_host_sync(env, steps: int) -> None:
+    """Capture `env`'s CUDA step graph, then replay it `steps` times with random actions, failing on any host sync."""
+    shape = (env.num_envs, env.num_actions)
+    env.reset()
+    for _ in range(3):  # two eager warm-up steps, then the capture
+        env.step(torch.zeros(shape, device=env.device))
+    assert env._step_graph is not None
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(steps):
+            env.step(2 * torch.rand(shape, device=env.device) - 1)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    env.check_health()
+    assert torch.isfinite(env.obs_buf).all()

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import step_graph_without_host_sync
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
@@ -118,18 +119,6 @@ def test_success_needs_the_last_hold_steps_near_the_target_of_a_full_episode():
 @pytest.mark.gpu
 def test_cuda_graph_step_never_waits_on_the_host():
     env = make_quadcopter("cuda:0", num_envs=256, backend="warp")
-    env.reset()
-    for _ in range(3):  # two eager warm-up steps, then the capture
-        env.step(torch.zeros(256, 4, device="cuda:0"))
-    assert env._step_graph is not None
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        for _ in range(300):  # resets (scene writes on a mask) happen inside the graph
-            env.step(2 * torch.rand(256, 4, device="cuda:0") - 1)
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    env.check_health()
-    assert torch.isfinite(env.obs_buf).all()
-    # random actions fail episodes: some envs were reset inside the graph and are running again
+    step_graph_without_host_sync(env, 300)
+    # random actions fail episodes: some envs were reset inside the graph (scene writes on a mask) and run again
     assert int(env.progress_buf.min()) < 300

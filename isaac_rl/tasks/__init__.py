@@ -18,6 +18,7 @@ TASK_MAP: dict[str, Any] = {
     "HumanoidAMP": "isaac_rl.tasks.humanoid_amp:HumanoidAMP",
     "BallBalance": "isaac_rl.tasks.ball_balance:BallBalance",
     "Quadcopter": "isaac_rl.tasks.quadcopter:Quadcopter",
+    "FrankaCabinet": "isaac_rl.tasks.franka_cabinet:FrankaCabinet",
 }
 
 
