@@ -18,15 +18,14 @@ target_distance`), and the wall-clock time; the last line is the same as JSON.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 import torch
 
 from isaac_rl.rlgames.run_config import check_run_config
+from isaac_rl.utils.cli import exit_on_user_error
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_config, compose_reference
-from isaac_rl.utils.schema import ConfigError
 
 # the loop asks the device whether every env is done this often (each ask synchronises)
 CHECK_EVERY = 50
@@ -118,11 +117,5 @@ def main(argv: list[str]) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    try:
+    with exit_on_user_error():
         main(sys.argv[1:])
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as error:
-        if os.getenv("ISAAC_RL_TRACEBACK"):
-            raise
-        lines = error.problems if isinstance(error, ConfigError) else [error.args[0] if isinstance(error, KeyError) else error]
-        print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
-        sys.exit(2)

@@ -13,14 +13,13 @@ output is the ONNX file's path. Needs `pip install -e ".[export]"`.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 
 from isaac_rl.rlgames.run_config import check_run_config
+from isaac_rl.utils.cli import exit_on_user_error
 from isaac_rl.utils.config import compose_config, compose_reference
-from isaac_rl.utils.schema import ConfigError
 
 TOLERANCE = 1e-4  # float32 arithmetic in another runtime, on actions in [-1, 1]
 
@@ -58,11 +57,5 @@ def main(argv: list[str]) -> Path:
 
 
 if __name__ == "__main__":
-    try:
+    with exit_on_user_error():
         main(sys.argv[1:])
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as error:
-        if os.getenv("ISAAC_RL_TRACEBACK"):
-            raise
-        lines = error.problems if isinstance(error, ConfigError) else [error.args[0] if isinstance(error, KeyError) else error]
-        print("\n".join(f"error: {line}" for line in lines), file=sys.stderr)
-        sys.exit(2)

@@ -4,6 +4,8 @@
 
 Reads lines `epoch N: mean episode reward R, mean episode length L, time Ts`
 and draws mean episode reward (and length) against training wall-clock seconds.
+Tasks with a goal also print `success_rate S` on those lines: it is drawn in a
+second panel (epochs where no episode ended are skipped).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import re
 from pathlib import Path
 
 LINE = re.compile(r"^epoch (\d+)(?:/\d+)?: mean episode reward (-?[\d.]+), mean episode length ([\d.]+), time ([\d.]+)s")
+SUCCESS = re.compile(r", success_rate ([\d.]+)")
 
 
-def read_curve(log: Path) -> list[tuple[int, float, float, float]]:
-    """(epoch, reward, length, seconds) rows; a resumed run's clock continues from the previous run's."""
-    rows: list[tuple[int, float, float, float]] = []
+def read_curve(log: Path) -> list[tuple[int, float, float, float, float | None]]:
+    """(epoch, reward, length, seconds, success rate or None) rows; a resumed run's clock continues from the previous run's."""
+    rows: list[tuple[int, float, float, float, float | None]] = []
     offset = 0.0
     for line in log.read_text().splitlines():
         match = LINE.match(line)
@@ -26,7 +29,8 @@ def read_curve(log: Path) -> list[tuple[int, float, float, float]]:
         epoch, reward, length, seconds = int(match[1]), float(match[2]), float(match[3]), float(match[4])
         if rows and seconds + offset < rows[-1][3]:
             offset = rows[-1][3]  # a new process started its clock at zero
-        rows.append((epoch, reward, length, seconds + offset))
+        success = SUCCESS.search(line)
+        rows.append((epoch, reward, length, seconds + offset, float(success[1]) if success else None))
     if not rows:
         raise ValueError(f"{log} holds no 'epoch N: mean episode reward ...' lines from scripts/train.py")
     return rows
@@ -45,9 +49,19 @@ def main() -> None:
 
     rows = read_curve(args.log)
     seconds = [r[3] for r in rows]
-    fig, reward_axis = plt.subplots(figsize=(7, 4))
+    successes = [(r[3], r[4]) for r in rows if r[4] is not None]
+    if successes:
+        fig, (reward_axis, success_axis) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(3, 2))
+        success_axis.plot(*zip(*successes), color="tab:green")
+        success_axis.set_ylabel("success rate (episodes ended)")
+        success_axis.set_ylim(0, 1.02)
+        success_axis.set_xlabel("training wall-clock (s)")
+        success_axis.grid(alpha=0.3)
+    else:
+        fig, reward_axis = plt.subplots(figsize=(7, 4))
     reward_axis.plot(seconds, [r[1] for r in rows], color="tab:blue", label="mean episode reward")
-    reward_axis.set_xlabel("training wall-clock (s)")
+    if not successes:
+        reward_axis.set_xlabel("training wall-clock (s)")
     reward_axis.set_ylabel("mean episode reward", color="tab:blue")
     length_axis = reward_axis.twinx()
     length_axis.plot(seconds, [r[2] for r in rows], color="tab:orange", alpha=0.6, label="mean episode length")

@@ -44,6 +44,7 @@ from omegaconf import OmegaConf
 
 from isaac_rl.rlgames import launch
 from isaac_rl.tasks.humanoid_amp import HumanoidAMP, resolve_motion_file
+from isaac_rl.utils.cli import exit_on_user_error
 from isaac_rl.utils.config import compose_config
 
 GAP = 4  # white pixels between frames and between rows
@@ -222,10 +223,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with exit_on_user_error():
         main(sys.argv[1:])
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        if os.getenv("ISAAC_RL_TRACEBACK"):
-            raise
-        print(f"error: {error}\n(set ISAAC_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
-        sys.exit(2)

@@ -46,3 +46,14 @@ def step_graph_without_host_sync(env, steps: int) -> None:
         torch.cuda.set_sync_debug_mode("default")
     env.check_health()
     assert torch.isfinite(env.obs_buf).all()
+
+
+def random_control_rollout(sim, scale: float, steps: int, read) -> torch.Tensor:
+    """`steps` steps under seeded random controls (the same draws on every backend), `read(sim)` after each, stacked on the CPU."""
+    generator = torch.Generator().manual_seed(0)
+    states = []
+    for _ in range(steps):
+        sim.set_ctrl((scale * torch.randn(sim.num_envs, sim.info.nu, generator=generator)).to(sim.device))
+        sim.step()
+        states.append(read(sim).cpu())
+    return torch.stack(states)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import TEST_ASSETS
+from conftest import TEST_ASSETS, random_control_rollout
 
 from isaac_rl.sim import Simulation
 
@@ -111,17 +111,13 @@ def _ball_on_table_rollout(backend: str, device: str, steps: int) -> torch.Tenso
 
     Per step: root states of the ball, crate and welded lamp; hinge/slide and ball joints; two bodies' velocities.
     """
-    sim = _sim(backend, device, num_envs=2, substeps=2)
-    generator = torch.Generator().manual_seed(0)
-    states = []
-    for _ in range(steps):
-        sim.set_ctrl((3 * torch.randn(2, 2, generator=generator)).to(device))
-        sim.step()
+    def read(sim: Simulation) -> torch.Tensor:
         root = sim.scene.actor_root_state(["ball", "crate", "lamp"])
         joints = torch.cat([sim.scene.joint_pos(".*"), sim.scene.ball_quat("elbow").flatten(1)], dim=1)
         bodies = sim.scene.body_vel(["table_top", "arm_lower"]).flatten(1)
-        states.append(torch.cat([root.flatten(1), joints, bodies], dim=1).cpu())
-    return torch.stack(states)
+        return torch.cat([root.flatten(1), joints, bodies], dim=1)
+
+    return random_control_rollout(_sim(backend, device, num_envs=2, substeps=2), 3.0, steps, read)
 
 
 # float32 (Warp) against float64 (MuJoCo C), with contacts: 100 steps (1 s) agree to 1e-3

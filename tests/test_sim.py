@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import TEST_ASSETS
+from conftest import TEST_ASSETS, random_control_rollout
 
 from isaac_rl.sim import SimCapacityError, SimNaNError, Simulation
 
@@ -107,13 +107,7 @@ def _cartpole_rollout(backend: str, device: str, steps: int) -> torch.Tensor:
     sim = Simulation("cartpole.xml", num_envs=4, device=device, substeps=2, timestep=1 / 120, backend=backend)
     qpos = torch.tensor([[0.0, 0.05], [0.1, -0.05], [-0.2, 0.1], [0.0, 0.0]], device=device)
     sim.reset_envs(torch.ones(4, dtype=torch.bool, device=device), qpos, torch.zeros_like(qpos))
-    generator = torch.Generator().manual_seed(0)
-    states = []
-    for _ in range(steps):
-        sim.set_ctrl((20 * torch.randn(4, 1, generator=generator)).to(device))
-        sim.step()
-        states.append(torch.cat([sim.qpos, sim.qvel], dim=1).cpu())
-    return torch.stack(states)
+    return random_control_rollout(sim, 20.0, steps, lambda sim: torch.cat([sim.qpos, sim.qvel], dim=1))
 
 
 # Float32 (Warp) against float64 (MuJoCo C) on a chaotic system: trajectories
