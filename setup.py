@@ -32,5 +32,7 @@ setup(
         "wandb": ["wandb>=0.17"],
         # optional: scripts/export_policy.py writes ONNX and checks it with onnxruntime
         "export": ["onnx>=1.16", "onnxruntime>=1.18"],
+        # optional: task=GymEnv task.env.rayWorkers=N steps gymnasium envs in Ray worker processes
+        "ray": ["ray>=2.40"],
     },
 )

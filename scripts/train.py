@@ -174,8 +174,10 @@ def main(cfg: DictConfig) -> None:
 
     try:
         if is_gym:
-            gym_env.register_gym(gym_env.make_gym_creator(task_cfg["env"]["gym_id"], task_cfg["env"].get("make_kwargs")), cfg.rl_device, cfg.seed)
-            announce(f"gymnasium {task_cfg['env']['gym_id']} (cpu, in process)")
+            creator = gym_env.make_gym_creator(task_cfg["env"]["gym_id"], task_cfg["env"].get("make_kwargs"))
+            gym_env.register_gym(creator, cfg.rl_device, cfg.seed, ray_workers=task_cfg["env"].get("rayWorkers", 0))
+            workers = task_cfg["env"].get("rayWorkers", 0)
+            announce(f"gymnasium {task_cfg['env']['gym_id']} (cpu, {f'{workers} Ray workers' if workers else 'in process'})")
             runner = launch.build_runner(None, observers)
         else:
             runner = launch.build_runner(create_env, observers)

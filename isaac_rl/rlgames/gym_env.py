@@ -1,10 +1,12 @@
-"""Plain gymnasium environments under rl_games: one instance per env, stepped in this process.
+"""Plain gymnasium environments under rl_games: one instance per env, stepped in this process or in Ray workers.
 
 rl_games ships no in-process vec-env (its 'RAY' type needs Ray and one
 process per env), and its gym wrappers expect the old 4-tuple API. `GymVecEnv`
 steps `num_actors` gymnasium envs in a loop, resets each one when it ends,
 and hands rl_games torch tensors, with `extras['time_outs']` from
-gymnasium's `truncated` so that PPO bootstraps values at time limits.
+gymnasium's `truncated` so that PPO bootstraps values at time limits. With
+`task.env.rayWorkers=N` the same loop runs in N Ray worker processes, each
+over its share of the envs, stepped in parallel (ray_envs.py).
 
 Registered at run time as vec-env type 'GYM' and env name 'gym':
 
@@ -55,11 +57,11 @@ def make_gym_creator(gym_id: str, make_kwargs: dict[str, Any] | None = None) -> 
     return create
 
 
-def register_gym(create_env: Callable[..., gym.Env], device: str, seed: int | None = None) -> None:
-    """Make `env_name: gym` in a train config build a `GymVecEnv` of `create_env()` instances."""
+def register_gym(create_env: Callable[..., gym.Env], device: str, seed: int | None = None, ray_workers: int = 0) -> None:
+    """Make `env_name: gym` in a train config build a `GymVecEnv` of `create_env()` instances (in `ray_workers` Ray workers if > 0)."""
     vecenv.register(
         VECENV_TYPE,
-        lambda config_name, num_actors, **kwargs: GymVecEnv(config_name, num_actors, device=device, seed=seed),
+        lambda config_name, num_actors, **kwargs: GymVecEnv(config_name, num_actors, device=device, seed=seed, ray_workers=ray_workers),
     )
     env_configurations.register(ENV_NAME, {"vecenv_type": VECENV_TYPE, "env_creator": create_env})
 
@@ -73,36 +75,34 @@ def action_dim(space: gym.Space) -> int:
     raise ValueError(f"action space {space} is not supported: rl_games' PPO takes a Box or a Discrete action space")
 
 
-class GymVecEnv(IVecEnv):
-    """`num_actors` gymnasium envs as one rl_games vec-env of torch tensors on `device`."""
+class GymEnvs:
+    """`count` gymnasium envs stepped in a loop and reset when they end, as numpy arrays.
 
-    def __init__(self, config_name: str, num_actors: int, device: str = "cpu", seed: int | None = None) -> None:
-        create = env_configurations.configurations[config_name]["env_creator"]
-        self.envs = [create() for _ in range(num_actors)]
-        self.device = torch.device(device)
-        self.seed = seed
+    The work of one process: this one (`GymVecEnv`), or each Ray worker
+    (`isaac_rl.rlgames.ray_envs`). Env i is seeded `seed + first_index + i` on
+    its first reset, so a split across workers draws as one process does.
+    """
+
+    def __init__(self, create: Callable[..., gym.Env], count: int, seed: int | None = None, first_index: int = 0) -> None:
+        self.envs = [create() for _ in range(count)]
+        self.seeds = [None if seed is None else seed + first_index + i for i in range(count)]
         first = self.envs[0]
         action_dim(first.action_space)  # reject unsupported action spaces before training starts
-        self.single_observation_space = first.observation_space
-        flat = gym.spaces.flatten_space(first.observation_space)
-        self.observation_space = gym.spaces.Box(flat.low.astype(np.float32), flat.high.astype(np.float32), dtype=np.float32)
+        self.observation_space = first.observation_space
         self.action_space = first.action_space
         self._discrete = isinstance(first.action_space, gym.spaces.Discrete)
 
-    def _obs(self, observations: list[Any]) -> torch.Tensor:
-        flat = np.stack([gym.spaces.flatten(self.single_observation_space, o) for o in observations]).astype(np.float32)
-        return torch.from_numpy(flat).to(self.device)
+    def spaces(self) -> tuple[gym.Space, gym.Space]:
+        return self.observation_space, self.action_space
 
-    def reset(self) -> torch.Tensor:
-        observations = []
-        for index, env in enumerate(self.envs):
-            env_seed = None if self.seed is None else self.seed + index
-            observation, _ = env.reset(seed=env_seed)
-            observations.append(observation)
-        return self._obs(observations)
+    def _flat(self, observations: list[Any]) -> np.ndarray:
+        return np.stack([gym.spaces.flatten(self.observation_space, o) for o in observations]).astype(np.float32)
 
-    def step(self, actions: torch.Tensor):
-        actions = actions.detach().cpu().numpy()
+    def reset(self) -> np.ndarray:
+        return self._flat([env.reset(seed=seed)[0] for env, seed in zip(self.envs, self.seeds)])
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(observations, rewards, dones, time_outs); an env that ended is reset and returns its new first observation."""
         observations, rewards, dones, time_outs = [], [], [], []
         for env, action in zip(self.envs, actions):
             if self._discrete:
@@ -117,11 +117,45 @@ class GymVecEnv(IVecEnv):
             rewards.append(reward)
             dones.append(bool(terminated or truncated))
             time_outs.append(bool(truncated and not terminated))
-        extras = {"time_outs": torch.tensor(time_outs, dtype=torch.bool, device=self.device)}
+        return self._flat(observations), np.asarray(rewards, np.float32), np.asarray(dones, np.uint8), np.asarray(time_outs, bool)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class GymVecEnv(IVecEnv):
+    """`num_actors` gymnasium envs as one rl_games vec-env of torch tensors on `device`.
+
+    `ray_workers=0` steps them in this process; N > 0 spreads them over N Ray
+    worker processes stepped in parallel (`isaac_rl.rlgames.ray_envs`).
+    """
+
+    def __init__(self, config_name: str, num_actors: int, device: str = "cpu", seed: int | None = None, ray_workers: int = 0) -> None:
+        create = env_configurations.configurations[config_name]["env_creator"]
+        if ray_workers < 0:
+            raise ValueError(f"task.env.rayWorkers={ray_workers}: expected 0 (step the envs in this process) or a number of Ray workers")
+        if ray_workers:
+            from isaac_rl.rlgames.ray_envs import RayGymEnvs
+
+            self.envs = RayGymEnvs(create, num_actors, seed, ray_workers)
+        else:
+            self.envs = GymEnvs(create, num_actors, seed)
+        self.device = torch.device(device)
+        self.single_observation_space, self.action_space = self.envs.spaces()
+        flat = gym.spaces.flatten_space(self.single_observation_space)
+        self.observation_space = gym.spaces.Box(flat.low.astype(np.float32), flat.high.astype(np.float32), dtype=np.float32)
+
+    def reset(self) -> torch.Tensor:
+        return torch.from_numpy(self.envs.reset()).to(self.device)
+
+    def step(self, actions: torch.Tensor):
+        observations, rewards, dones, time_outs = self.envs.step(actions.detach().cpu().numpy())
+        extras = {"time_outs": torch.from_numpy(time_outs).to(self.device)}
         return (
-            self._obs(observations),
-            torch.tensor(rewards, dtype=torch.float32, device=self.device),
-            torch.tensor(dones, dtype=torch.uint8, device=self.device),
+            torch.from_numpy(observations).to(self.device),
+            torch.from_numpy(rewards).to(self.device),
+            torch.from_numpy(dones).to(self.device),
             extras,
         )
 
@@ -137,5 +171,4 @@ class GymVecEnv(IVecEnv):
         }
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
+        self.envs.close()
