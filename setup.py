@@ -34,5 +34,7 @@ setup(
         "export": ["onnx>=1.16", "onnxruntime>=1.18"],
         # optional: task=GymEnv task.env.rayWorkers=N steps gymnasium envs in Ray worker processes
         "ray": ["ray>=2.40"],
+        # optional: examples/rllib/ trains isaac_rl tasks with RLlib through isaac_rl.envs.make_vec
+        "rllib": ["ray[rllib]>=2.40"],
     },
 )

@@ -81,7 +81,7 @@ def test_every_problem_is_reported_at_once_and_derived_keys_are_not_blamed():
 def test_free_form_sections_take_any_key_and_gym_tasks_take_no_vectask_keys():
     assert problems("task=GymEnv", "+task.env.make_kwargs.g=9.81", "+task.env.make_kwargs.anything.nested=1") == []
     found = problems("task=GymEnv", "+task.env.maxEpisodeLength=100")
-    assert found == ["task.env.maxEpisodeLength=100: unknown key; task.env accepts gym_id, make_kwargs, numEnvs"]
+    assert found == ["task.env.maxEpisodeLength=100: unknown key; task.env accepts gym_id, make_kwargs, numEnvs, rayWorkers"]
 
 
 def test_a_user_task_is_checked_against_the_keys_its_own_yaml_declares():
