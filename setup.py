@@ -30,6 +30,8 @@ setup(
         "test": ["pytest>=8"],
         # optional: wandb_activate=True mirrors the tensorboard scalars to Weights & Biases
         "wandb": ["wandb>=0.17"],
+        # optional: capture_video=True writes mp4 clips (imageio-ffmpeg carries its own ffmpeg binary)
+        "video": ["imageio-ffmpeg>=0.5"],
         # optional: scripts/export_policy.py writes ONNX and checks it with onnxruntime
         "export": ["onnx>=1.16", "onnxruntime>=1.18"],
         # optional: task=GymEnv task.env.rayWorkers=N steps gymnasium envs in Ray worker processes

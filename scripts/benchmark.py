@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py task=Ant num_envs=4096
     python scripts/benchmark.py task=Cartpole num_envs=16 steps=200 epochs=3 --json
+    python scripts/benchmark.py task=Ant num_envs=4096 epochs=200 capture_video=True   # + the cost of videos
 
 Arguments are the hydra overrides of scripts/train.py (the same cfg/ is
 composed, so task configs are identical) plus:
@@ -17,6 +18,10 @@ Reports, in env-steps per second:
     c. b / a
     d. PPO training: rl_games' 'fps step' (its own env-step timer) and the
        total frames per second of whole epochs (collection + update)
+With capture_video=True (the frame cost of videos of env 0, in the same process):
+    e. b while recording every step (clips of capture_video_len back to back),
+       until the last frame is rendered and written; the cost of one frame
+    f. d while recording as training does (capture_video_freq, capture_video_len)
 On CUDA every timed region starts and ends with torch.cuda.synchronize().
 """
 
@@ -27,6 +32,11 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+from isaac_rl.utils.headless_gl import prefer_headless_gl
+
+prefer_headless_gl()  # videos (capture_video=True) render headless; mujoco reads this once, when first imported
 from contextlib import nullcontext, redirect_stdout
 from typing import Any, Callable
 
@@ -139,6 +149,24 @@ class EpochTimer(AlgoObserver):
         algo.train_epoch = timed_train_epoch
 
 
+def recording_rate(env: VecTask, length: int, steps: int, warmup: int, directory: Path) -> float:
+    """(e) VecTask.step while every step is recorded, timed until the last frame is written."""
+    env.reset()
+    shape = (env.num_envs, env.num_actions)
+    for _ in range(warmup):
+        env.step(2.0 * torch.rand(shape, device=env.device) - 1.0)
+    recorder = env.capture_video(directory, every_steps=length, length=length, name_prefix="benchmark")
+    synchronize(env.device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(2.0 * torch.rand(shape, device=env.device) - 1.0)
+    recorder.close()
+    synchronize(env.device)
+    elapsed = time.perf_counter() - start
+    env.video_recorder = None
+    return env.num_envs * steps / elapsed
+
+
 def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int) -> dict[str, float]:
     """(d) rl_games PPO on `env` for warmup_epochs + epochs; fps over the timed epochs."""
     train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
@@ -200,6 +228,35 @@ def benchmark(cfg: DictConfig, settings: dict[str, int], log: Any) -> dict[str, 
         print(
             f"d. PPO over {settings['epochs']} epochs of {result['ppo_frames_per_epoch']} frames: "
             f"{_si(result['ppo_step_fps'])} fps step (rl_games' timer), {_si(result['ppo_total_fps'])} fps total",
+            file=log,
+        )
+    if cfg.capture_video:
+        result.update(video_costs(env, cfg, settings, result, log))
+    return result
+
+
+def video_costs(env: VecTask, cfg: DictConfig, settings: dict[str, int], measured: dict[str, Any], log: Any) -> dict[str, Any]:
+    """(e) and (f): what videos of env 0 cost the step loop and training, against (b) and (d)."""
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as videos:
+        rate = recording_rate(env, cfg.capture_video_len, settings["steps"], settings["warmup"], Path(videos))
+    plain = measured["task_steps_per_s"]
+    result["recording_steps_per_s"] = rate
+    result["recording_over_task"] = rate / plain
+    # what one frame adds to a step of all envs
+    result["frame_cost_ms"] = 1e3 * env.num_envs * (1.0 / rate - 1.0 / plain)
+    print(f"e. b, recording every step:         {_si(rate)} env-steps/s, {rate / plain:.2f} x b: {result['frame_cost_ms']:.2f} ms per frame", file=log)
+    if settings["epochs"] > 0:
+        with tempfile.TemporaryDirectory() as videos:
+            recorder = env.capture_video(videos, cfg.capture_video_freq, cfg.capture_video_len, name_prefix="benchmark")
+            rates = ppo_rates(env, cfg, settings["epochs"], settings["warmup_epochs"])
+            recorder.close()
+            env.video_recorder = None
+        result["ppo_total_fps_with_video"] = rates["ppo_total_fps"]
+        result["ppo_video_over_plain"] = rates["ppo_total_fps"] / measured["ppo_total_fps"]
+        print(
+            f"f. d, capture_video_freq={cfg.capture_video_freq} capture_video_len={cfg.capture_video_len}: "
+            f"{_si(rates['ppo_total_fps'])} fps total, {result['ppo_video_over_plain']:.2f} x d",
             file=log,
         )
     return result

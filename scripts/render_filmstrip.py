@@ -15,21 +15,18 @@ Options:
 
 Rows: the policy (deterministic actions) from the clip's start pose, then the
 reference clip at the same times; one env, no early termination, so the
-rollout is never cut. Rendered headless by mujoco.Renderer: MUJOCO_GL=egl is
-used when MUJOCO_GL is unset and there is no DISPLAY.
+rollout is never cut. Rendered headless by mujoco.Renderer: where MUJOCO_GL is
+unset and there is no DISPLAY, on EGL (else OSMesa).
 """
 
 from __future__ import annotations
 
-import ctypes.util
-import os
 import sys
 
+from isaac_rl.utils.headless_gl import prefer_headless_gl
+
 # MuJoCo picks its OpenGL backend when it is first imported: decide before anything imports it
-# (after mujoco, as a module, it would change nothing). Without libEGL, egl would break `import mujoco` itself.
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY") and "mujoco" not in sys.modules:
-    if ctypes.util.find_library("EGL"):
-        os.environ["MUJOCO_GL"] = "egl"
+prefer_headless_gl()
 
 import argparse
 import struct
@@ -43,6 +40,7 @@ import torch
 from omegaconf import OmegaConf
 
 from isaac_rl.rlgames import launch
+from isaac_rl.sim.offscreen import OffscreenRenderer
 from isaac_rl.tasks.humanoid_amp import HumanoidAMP, resolve_motion_file
 from isaac_rl.utils.cli import exit_on_user_error
 from isaac_rl.utils.config import compose_config
@@ -54,10 +52,6 @@ CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION = 3.5, 90.0, -10.0
 LOOKAT_HEIGHT = 0.8
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
-
-
-class GLUnavailable(RuntimeError):
-    """No OpenGL context could be made for offscreen rendering."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -137,33 +131,19 @@ def rollout(task: HumanoidAMP, obs: torch.Tensor, policy: Policy, steps: np.ndar
     return torch.stack([poses[int(s)] for s in steps])
 
 
-def make_renderer(model: mujoco.MjModel, width: int, height: int) -> mujoco.Renderer:
-    # the offscreen buffer can be no larger than the model's <visual><global offwidth/offheight> (no physics reads them)
-    model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
-    model.vis.global_.offheight = max(model.vis.global_.offheight, height)
-    try:
-        return mujoco.Renderer(model, height, width)
-    except Exception as error:  # each GL backend fails in its own way (ImportError, FatalError, AttributeError)
-        raise GLUnavailable(
-            f"no OpenGL context for offscreen rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL', '')!r} "
-            f"({type(error).__name__}: {error}); headless, set MUJOCO_GL=egl (GPU or Mesa EGL) or MUJOCO_GL=osmesa"
-        ) from error
-
-
 def render_frames(model: mujoco.MjModel, poses: torch.Tensor, width: int, height: int) -> list[np.ndarray]:
     """One (height, width, 3) uint8 image per pose, from the side camera tracking the pelvis."""
-    data = mujoco.MjData(model)
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
     camera.distance, camera.azimuth, camera.elevation = CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION
+    renderer = OffscreenRenderer(model, width, height, camera)
     images = []
-    with make_renderer(model, width, height) as renderer:
+    try:
         for qpos in poses.double().numpy():
-            data.qpos[:] = qpos
-            mujoco.mj_forward(model, data)
             camera.lookat[:] = (qpos[0], qpos[1], LOOKAT_HEIGHT)
-            renderer.update_scene(data, camera)
-            images.append(renderer.render().copy())
+            images.append(renderer.render(qpos).copy())
+    finally:
+        renderer.close()
     return images
 
 

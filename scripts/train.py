@@ -4,6 +4,7 @@
     python scripts/train.py task=Ant num_envs=4096 headless=True
     python scripts/train.py task=Cartpole test=True checkpoint=runs/Cartpole/<run>/nn/Cartpole.pth
     python scripts/train.py task=Cartpole resume=True            # continue the newest run after a crash
+    python scripts/train.py task=Ant capture_video=True          # mp4 clips of env 0 in runs/Ant/<run>/videos/
     python scripts/train.py task=GymEnv task.env.gym_id=Pendulum-v1
     torchrun --nproc_per_node=2 scripts/train.py multi_gpu=True task=Ant
 
@@ -76,7 +77,21 @@ def _write_run_config(cfg: DictConfig, run_dir: Path, resumed: bool) -> None:
     (run_dir / name).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def _video_dir(cfg: DictConfig, run_dir: Path | None) -> Path:
+    """Training: the run's videos/; test mode: the played checkpoint's run's videos/ (beside nn/)."""
+    if run_dir is not None:
+        return run_dir / "videos"
+    checkpoint_dir = Path(cfg.checkpoint).resolve().parent
+    return (checkpoint_dir.parent if checkpoint_dir.name == "nn" else checkpoint_dir) / "videos"
+
+
 def main(cfg: DictConfig) -> None:
+    if cfg.capture_video:
+        if cfg.task.env.get("gym_id"):
+            raise ValueError("capture_video=True records isaac_rl tasks; gymnasium envs (task=GymEnv) are not rendered")
+        from isaac_rl.utils.headless_gl import prefer_headless_gl
+
+        prefer_headless_gl()  # before anything imports mujoco, which reads MUJOCO_GL once
     # imported here: a config error is reported before these ~10 s of imports
     import torch
 
@@ -146,6 +161,14 @@ def main(cfg: DictConfig) -> None:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         settings = {key: resolved[f"wandb_{key}"] for key in ("project", "entity", "group", "name", "tags")}
         observers.append(WandbObserver(run_dir, config=resolved, **settings))
+    video_logger = None
+    if cfg.capture_video and rank.is_main:
+        from isaac_rl.rlgames.video_logger import VideoLogger
+        from isaac_rl.sim.video import require_video_writer
+
+        require_video_writer()
+        video_logger = VideoLogger()
+        observers.append(video_logger)
 
     def announce(physics: str) -> None:
         if cfg.test:
@@ -169,6 +192,10 @@ def main(cfg: DictConfig) -> None:
         )
         if cfg.checkpoint:
             launch.check_checkpoint(cfg.checkpoint, env.num_observations, env.num_actions)
+        if video_logger is not None:
+            prefix = "play" if cfg.test else "train"
+            recorder = env.capture_video(_video_dir(cfg, run_dir), cfg.capture_video_freq, cfg.capture_video_len, name_prefix=prefix)
+            video_logger.attach(recorder, env.num_envs)
         announce(env.sim.describe())
         return env
 

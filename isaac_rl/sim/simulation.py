@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from isaac_rl.sim.scene import Scene
 from isaac_rl.utils.torch_math import quat_rotate
 
 if TYPE_CHECKING:
+    from isaac_rl.sim.video import VideoRecorder
     from isaac_rl.sim.viewer import Viewer
 
 BACKENDS = ("auto", "warp", "mujoco")
@@ -229,6 +231,12 @@ class Simulation:
         from isaac_rl.sim.viewer import Viewer
 
         return Viewer(self.mj_model, env_index)
+
+    def video_recorder(self, directory: str | Path, every_steps: int, length: int, fps: float, **options: Any) -> "VideoRecorder":
+        """Clips of env 0 (isaac_rl/sim/video.py); `recorder.update(sim.qpos)` after each step feeds it."""
+        from isaac_rl.sim.video import VideoRecorder
+
+        return VideoRecorder(self.mj_model, directory, every_steps, length, fps, self.device, **options)
 
     # -- health (synchronises: call outside the step loop) -------------------
     def check_health(self) -> None:

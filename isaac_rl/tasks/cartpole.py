@@ -13,6 +13,9 @@ from isaac_rl.tasks.base.vec_task import VecTask
 
 
 class Cartpole(VecTask):
+    # side on, the rail across the frame
+    video_camera = {"lookat": [0.0, 0.0, 1.8], "distance": 6.5, "azimuth": 90.0, "elevation": -15.0}
+
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
         self.cfg = cfg
         self.reset_dist = float(cfg["env"]["resetDist"])

@@ -30,12 +30,17 @@ and rewards out) is still a hundred or so small kernels, each costing a few
 microseconds whatever the number of envs. With `sim.compile_step` (default
 on, CUDA graph runs only) torch.compile fuses it into a few kernels; the
 first step pays for the compilation.
+
+Watching env 0 happens after the step, outside the graph: `headless=False`
+opens MuJoCo's viewer, and `capture_video(...)` records clips (scripts/train.py's
+`capture_video=True`), framed by the class's `video_camera`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -43,8 +48,14 @@ import torch
 
 from isaac_rl.sim import Simulation, display_problem
 
+if TYPE_CHECKING:
+    from isaac_rl.sim.video import VideoRecorder
+
 
 class VecTask:
+    # camera of videos (`capture_video`): MjvCamera fields over the default, which follows a free root
+    video_camera: dict[str, Any] = {}
+
     def __init__(
         self,
         config: dict,
@@ -77,6 +88,7 @@ class VecTask:
 
         self.sim: Simulation = self.create_sim()
         self.viewer = None if headless else self._open_viewer()
+        self.video_recorder: VideoRecorder | None = None
         self.dt = self.sim.dt * self.control_freq_inv
         self._allocate_buffers()
         self.use_cuda_graph = (
@@ -169,10 +181,19 @@ class VecTask:
             self._graph_actions.copy_(actions)
             self._step_graph.replay()
             outputs = self._graph_outputs
+        # outside the graph: both copy env 0 to the host (the recorder without waiting for it)
         if self.viewer is not None:
-            # outside the graph, and only with a window open: it copies one env to the host
             self.viewer.update(self.sim.qpos, self.sim.qvel)
+        if self.video_recorder is not None:
+            self.video_recorder.update(self.sim.qpos)
         return outputs
+
+    def capture_video(self, directory: str | Path, every_steps: int, length: int, name_prefix: str = "rl-video") -> VideoRecorder:
+        """Record a clip of env 0, `length` steps long, every `every_steps` steps into `directory`/*.mp4."""
+        self.video_recorder = self.sim.video_recorder(
+            directory, every_steps, length, fps=1.0 / self.dt, name_prefix=name_prefix, camera=self.video_camera
+        )
+        return self.video_recorder
 
     def _open_viewer(self):
         """`headless=False`: MuJoCo's viewer on env 0 where a display is; otherwise one line, and headless."""
