@@ -86,11 +86,11 @@ def test_bad_input_fails_with_a_clear_message(overrides, message, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("task,num_envs", [("Ant", 16), ("HumanoidAMP", 8)])
-def test_a_big_task_trains_with_a_handful_of_envs_without_batch_settings(task, num_envs, tmp_path):
+@pytest.mark.parametrize("task,num_envs,horizon", [("Ant", 16, 16), ("HumanoidAMP", 8, 16), ("Anymal", 16, 24)])
+def test_a_big_task_trains_with_a_handful_of_envs_without_batch_settings(task, num_envs, horizon, tmp_path):
     result = run_train(f"task={task}", f"num_envs={num_envs}", "max_iterations=1", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert re.search(rf"^epoch 1/1: .*frames {16 * num_envs}\b", result.stdout, re.M), result.stdout[-2000:]
+    assert re.search(rf"^epoch 1/1: .*frames {horizon * num_envs}\b", result.stdout, re.M), result.stdout[-2000:]
     assert list(newest_run_dir(tmp_path / "runs" / task).glob(f"nn/last_{task}_ep_1*.pth"))
 
 

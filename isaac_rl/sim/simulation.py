@@ -165,6 +165,11 @@ class Simulation:
             raise RuntimeError("contact forces are off: create the Simulation with contact_forces=True")
         return self._cfrc_ext[..., 3:6]
 
+    @property
+    def actuator_force(self) -> torch.Tensor:
+        """Force or torque each actuator applied in the last physics step, (num_envs, nu) (a view: read it after `step()`)."""
+        return self.backend.field("actuator_force")
+
     def sensor(self, name: str) -> torch.Tensor:
         """A view of one sensor's values, (num_envs, dim)."""
         if name not in self.info.sensor_slices:

@@ -19,6 +19,7 @@ TASK_MAP: dict[str, Any] = {
     "BallBalance": "isaac_rl.tasks.ball_balance:BallBalance",
     "Quadcopter": "isaac_rl.tasks.quadcopter:Quadcopter",
     "FrankaCabinet": "isaac_rl.tasks.franka_cabinet:FrankaCabinet",
+    "Anymal": "isaac_rl.tasks.anymal:Anymal",
 }
 
 

@@ -1,0 +1,151 @@
+"""Anymal: the quadruped model stands on its PD drives, and the observation, reward and command math."""
+
+import copy
+import math
+
+import pytest
+import torch
+from conftest import step_graph_without_host_sync
+from omegaconf import OmegaConf
+
+from isaac_rl import CFG_ROOT, tasks
+from isaac_rl.tasks.anymal import JOINTS, compute_anymal_observations, compute_anymal_reward, sample_commands
+from isaac_rl.utils.torch_math import quat_from_angle_axis
+
+BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "Anymal.yaml"))
+UPRIGHT = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+DT = 0.02
+
+
+def make_anymal(device="cpu", num_envs=4, backend="mujoco", **env):
+    cfg = copy.deepcopy(BASE_CFG)
+    cfg["env"].update(numEnvs=num_envs, **env)
+    cfg["sim"]["backend"] = backend
+    return tasks.make("Anymal", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+
+
+def reward_of(lin_vel, ang_vel, commands, torques=None, contacts=None, progress=0, max_length=2500):
+    n = lin_vel.shape[0]
+    torques = torch.zeros(n, 12) if torques is None else torques
+    contacts = torch.zeros(n, 5, 3) if contacts is None else contacts
+    return compute_anymal_reward(
+        lin_vel, ang_vel, commands, torques, contacts, torch.full((n,), progress), max_length, 1.0 * DT, 0.5 * DT, -0.000025 * DT
+    )
+
+
+# -- math on known inputs -------------------------------------------------------
+
+
+def test_tracking_a_command_exactly_earns_both_terms_per_second():
+    command = torch.tensor([[1.0, -0.5, 0.3]])
+    reward, reset, lin_error, ang_error = reward_of(torch.tensor([[1.0, -0.5, 0.0]]), torch.tensor([[0.0, 0.0, 0.3]]), command)
+    torch.testing.assert_close(reward, torch.tensor([1.5 * DT]))
+    assert reset.tolist() == [0] and lin_error.item() == 0.0 and ang_error.item() == 0.0
+
+
+def test_tracking_terms_fall_off_as_exp_of_the_squared_error_over_a_quarter():
+    command = torch.zeros(1, 3)
+    # 0.5 m/s off: exp(-0.25 / 0.25) of the linear term; the yaw rate is exact
+    reward, _, lin_error, _ = reward_of(torch.tensor([[0.3, 0.4, 0.0]]), torch.zeros(1, 3), command)
+    torch.testing.assert_close(reward, torch.tensor([(math.exp(-1.0) + 0.5) * DT]))
+    torch.testing.assert_close(lin_error, torch.tensor([0.5]))
+    # vertical velocity is not tracked
+    reward, _, _, _ = reward_of(torch.tensor([[0.0, 0.0, 2.0]]), torch.zeros(1, 3), command)
+    torch.testing.assert_close(reward, torch.tensor([1.5 * DT]))
+
+
+def test_torques_cost_and_the_reward_never_goes_below_zero():
+    command, still = torch.zeros(1, 3), torch.zeros(1, 3)
+    torques = torch.full((1, 12), 10.0)  # 12 x 100 N^2m^2 x 2.5e-5 = 0.03 per second
+    reward, _, _, _ = reward_of(still, still, command, torques=torques)
+    torch.testing.assert_close(reward, torch.tensor([(1.5 - 0.03) * DT]))
+    reward, _, _, _ = reward_of(still, still, command, torques=torch.full((1, 12), 80.0))
+    assert reward.item() == 0.0
+
+
+def test_a_base_or_thigh_contact_or_the_time_limit_ends_the_episode():
+    still, command = torch.zeros(3, 3), torch.zeros(3, 3)
+    contacts = torch.zeros(3, 5, 3)
+    contacts[1, 0, 2] = 0.5  # base, below the 1 N threshold
+    contacts[2, 3, 0] = 2.0  # a thigh
+    _, reset, _, _ = reward_of(still, still, command, contacts=contacts)
+    assert reset.tolist() == [0, 0, 1]
+    _, reset, _, _ = reward_of(still[:1], still[:1], command[:1], progress=2499, max_length=2500)
+    assert reset.tolist() == [1]
+
+
+def test_observations_are_in_the_base_frame_and_scaled_like_isaacgymenvs():
+    yawed = quat_from_angle_axis(torch.tensor([math.pi / 2]), torch.tensor([0.0, 0.0, 1.0]))
+    pitched = quat_from_angle_axis(torch.tensor([math.pi / 2]), torch.tensor([0.0, 1.0, 0.0]))
+    default = torch.full((12,), 0.1)
+    gravity = torch.tensor([[0.0, 0.0, -1.0]])
+
+    def observe(quat, lin_vel_world=torch.zeros(1, 3)):
+        return compute_anymal_observations(
+            quat, lin_vel_world, torch.tensor([[0.0, 0.0, 4.0]]), gravity, torch.tensor([[1.0, -1.0, 2.0]]),
+            torch.tensor([2.0, 2.0, 0.25]), torch.full((1, 12), 0.3), default, torch.full((1, 12), 10.0),
+            torch.full((1, 12), 0.7), 2.0, 0.25, 1.0, 0.05,
+        )  # fmt: skip
+
+    obs = observe(yawed, torch.tensor([[1.0, 0.0, 0.0]]))
+    assert obs.shape == (1, 48)
+    # world +x seen by a base yawed 90 degrees left is its -y; x 2.0
+    torch.testing.assert_close(obs[0, 0:3], torch.tensor([0.0, -2.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(obs[0, 3:6], torch.tensor([0.0, 0.0, 1.0]))
+    torch.testing.assert_close(obs[0, 6:9], torch.tensor([0.0, 0.0, -1.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(obs[0, 9:12], torch.tensor([2.0, -2.0, 0.5]))
+    torch.testing.assert_close(obs[0, 12:24], torch.full((12,), 0.2))
+    torch.testing.assert_close(obs[0, 24:36], torch.full((12,), 0.5))
+    torch.testing.assert_close(obs[0, 36:48], torch.full((12,), 0.7))
+    # nose pitched down 90 degrees: gravity points along the base's +x
+    torch.testing.assert_close(observe(pitched)[0, 6:9], torch.tensor([1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
+
+
+def test_commands_are_drawn_inside_their_ranges():
+    commands = sample_commands(10_000, [(-2.0, 2.0), (-1.0, 1.0), (-0.5, 0.0)], torch.device("cpu"))
+    for column, (low, high) in enumerate([(-2.0, 2.0), (-1.0, 1.0), (-0.5, 0.0)]):
+        values = commands[:, column]
+        assert values.min() >= low and values.max() <= high
+        assert values.max() - values.min() > 0.95 * (high - low)
+
+
+# -- the task on MuJoCo C -----------------------------------------------------------
+
+
+def test_with_zero_actions_the_robot_stands_on_its_feet_for_seconds():
+    env = make_anymal()
+    env.reset()
+    for _ in range(150):  # 3 s
+        _, _, resets, _ = env.step(torch.zeros(env.num_envs, 12))
+        assert resets.sum() == 0
+    base_height = env.sim.root_pos[:, 2]
+    assert (base_height > 0.4).all() and (base_height < 0.6).all(), base_height
+    # the feet carry the weight (49 kg)
+    feet = env.sim.scene.body_contact_forces([f"{leg}_FOOT" for leg in ("LF", "RF", "LH", "RH")])
+    torch.testing.assert_close(feet[..., 2].sum(dim=1), torch.full((env.num_envs,), 48.8 * 9.81), rtol=0.05, atol=0)
+
+
+def test_a_reset_draws_new_commands_only_for_the_reset_envs():
+    env = make_anymal()
+    env.reset()
+    before = env.commands.clone()
+    mask = torch.tensor([True, False, True, False])
+    env.reset_idx(mask)
+    assert (env.commands[~mask] == before[~mask]).all()
+    assert (env.commands[mask] != before[mask]).all()
+
+
+def test_a_model_without_anymals_joint_names_is_refused():
+    with pytest.raises(ValueError, match="the Anymal task needs a model with a free root joint and 12"):
+        make_anymal(asset="mjcf/ant.xml")
+    angles = dict(BASE_CFG["env"]["defaultJointAngles"])
+    del angles["RH_KFE"]
+    with pytest.raises(ValueError, match=r"env.defaultJointAngles lacks \['RH_KFE'\]"):
+        make_anymal(defaultJointAngles=angles)
+    assert len(JOINTS) == 12
+
+
+@pytest.mark.gpu
+def test_the_cuda_step_stays_in_one_graph_without_host_syncs():
+    env = make_anymal(device="cuda:0", num_envs=256, backend="warp")
+    step_graph_without_host_sync(env, 200)
