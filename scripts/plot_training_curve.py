@@ -5,7 +5,8 @@
 Reads lines `epoch N: mean episode reward R, mean episode length L, time Ts`
 and draws mean episode reward (and length) against training wall-clock seconds.
 Tasks with a goal also print `success_rate S` on those lines: it is drawn in a
-second panel (epochs where no episode ended are skipped).
+second panel (epochs where no episode ended are skipped); `--metric NAME`
+draws another value those lines print instead (Anymal: `lin_vel_error`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import re
 from pathlib import Path
 
 LINE = re.compile(r"^epoch (\d+)(?:/\d+)?: mean episode reward (-?[\d.]+), mean episode length ([\d.]+), time ([\d.]+)s")
-SUCCESS = re.compile(r", success_rate ([\d.]+)")
 
 
-def read_curve(log: Path) -> list[tuple[int, float, float, float, float | None]]:
-    """(epoch, reward, length, seconds, success rate or None) rows; a resumed run's clock continues from the previous run's."""
+def read_curve(log: Path, metric: str = "success_rate") -> list[tuple[int, float, float, float, float | None]]:
+    """(epoch, reward, length, seconds, `metric` or None) rows; a resumed run's clock continues from the previous run's."""
+    metric_value = re.compile(rf", {re.escape(metric)} (-?[\d.]+)")
     rows: list[tuple[int, float, float, float, float | None]] = []
     offset = 0.0
     for line in log.read_text().splitlines():
@@ -29,7 +30,7 @@ def read_curve(log: Path) -> list[tuple[int, float, float, float, float | None]]
         epoch, reward, length, seconds = int(match[1]), float(match[2]), float(match[3]), float(match[4])
         if rows and seconds + offset < rows[-1][3]:
             offset = rows[-1][3]  # a new process started its clock at zero
-        success = SUCCESS.search(line)
+        success = metric_value.search(line)
         rows.append((epoch, reward, length, seconds + offset, float(success[1]) if success else None))
     if not rows:
         raise ValueError(f"{log} holds no 'epoch N: mean episode reward ...' lines from scripts/train.py")
@@ -41,20 +42,25 @@ def main() -> None:
     parser.add_argument("log", type=Path)
     parser.add_argument("png", type=Path)
     parser.add_argument("--title", default="")
+    parser.add_argument("--metric", default="success_rate", help="the per-epoch value drawn in the second panel")
     args = parser.parse_args()
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_curve(args.log)
+    rows = read_curve(args.log, args.metric)
     seconds = [r[3] for r in rows]
     successes = [(r[3], r[4]) for r in rows if r[4] is not None]
     if successes:
         fig, (reward_axis, success_axis) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(3, 2))
         success_axis.plot(*zip(*successes), color="tab:green")
-        success_axis.set_ylabel("success rate (episodes ended)")
-        success_axis.set_ylim(0, 1.02)
+        if args.metric == "success_rate":
+            success_axis.set_ylabel("success rate (episodes ended)")
+            success_axis.set_ylim(0, 1.02)
+        else:
+            success_axis.set_ylabel(args.metric)
+            success_axis.set_ylim(bottom=0)
         success_axis.set_xlabel("training wall-clock (s)")
         success_axis.grid(alpha=0.3)
     else:
