@@ -94,6 +94,13 @@ def test_a_big_task_trains_with_a_handful_of_envs_without_batch_settings(task, n
     assert list(newest_run_dir(tmp_path / "runs" / task).glob(f"nn/last_{task}_ep_1*.pth"))
 
 
+def test_anymal_terrain_trains_two_epochs_on_cpu_and_logs_its_terrain_level(tmp_path):
+    result = run_train("task=AnymalTerrain", "num_envs=16", "max_iterations=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(r"^epoch 2/2: .*terrain_level 0\b", result.stdout, re.M), result.stdout[-2000:]
+    assert list(newest_run_dir(tmp_path / "runs" / "AnymalTerrain").glob("nn/last_AnymalTerrain_ep_2*.pth"))
+
+
 @pytest.mark.parametrize("task", ["BallBalance", "Quadcopter", "FrankaCabinet"])
 def test_a_scene_task_trains_and_its_policy_plays_whole_episodes_to_a_success_rate(task, tmp_path):
     result = run_train(f"task={task}", "num_envs=16", "max_iterations=2", cwd=tmp_path)

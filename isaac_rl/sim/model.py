@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 
 from isaac_rl import ASSET_ROOT
+from isaac_rl.sim.heightfield import Heightfield, replace_floor
 
 
 # Batched state arrays every backend exposes as torch tensors, MuJoCo's names.
@@ -29,9 +30,14 @@ def resolve_asset(path: str | Path) -> Path:
     raise FileNotFoundError(f"model file {str(path)!r} not found (looked at: {tried})")
 
 
-def load_model(path: str | Path, timestep: float | None = None) -> mujoco.MjModel:
-    """Compile an MJCF file; `timestep` overrides the file's physics step."""
-    model = mujoco.MjModel.from_xml_path(str(resolve_asset(path)))
+def load_model(path: str | Path, timestep: float | None = None, heightfield: Heightfield | None = None) -> mujoco.MjModel:
+    """Compile an MJCF file; `timestep` overrides the file's physics step, `heightfield` replaces its floor."""
+    if heightfield is None:
+        model = mujoco.MjModel.from_xml_path(str(resolve_asset(path)))
+    else:
+        spec = mujoco.MjSpec.from_file(str(resolve_asset(path)))
+        replace_floor(spec, heightfield)
+        model = spec.compile()
     if timestep is not None:
         if timestep <= 0:
             raise ValueError(f"timestep must be > 0, got {timestep}")

@@ -25,6 +25,7 @@ import torch
 from isaac_rl.sim.capacity import Capacity, estimate_capacity
 from isaac_rl.sim.clearance import ground_clearance
 from isaac_rl.sim.errors import SimCapacityError, SimNaNError
+from isaac_rl.sim.heightfield import Heightfield
 from isaac_rl.sim.layout import scene_layout
 from isaac_rl.sim.model import ModelInfo, describe, load_model
 from isaac_rl.sim.scene import Scene
@@ -60,6 +61,7 @@ class Simulation:
         refresh_body_states: bool = False,
         nconmax: int | None = None,
         njmax: int | None = None,
+        heightfield: Heightfield | None = None,
     ) -> None:
         """
         Args:
@@ -74,6 +76,8 @@ class Simulation:
                 after resets (otherwise they lag the joint state by one substep).
             nconmax, njmax: contacts and constraint rows per world (Warp only);
                 estimated from the model when None.
+            heightfield: ground heights that replace the model's floor plane
+                (isaac_rl/sim/heightfield.py); shared by all envs.
         """
         if num_envs <= 0:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs}")
@@ -84,7 +88,13 @@ class Simulation:
             raise RuntimeError(f"sim device {device!r} requested but CUDA is not available on this machine; use 'cpu'")
         self.backend_name = resolve_backend(backend, self.device)
         self.num_envs = num_envs
-        self.mj_model = load_model(model_file, timestep)
+        if heightfield is not None and self.backend_name == "warp":
+            raise ValueError(
+                "heightfield ground runs on the mujoco backend (cpu) only: with MuJoCo Warp 4.0.0 an articulated robot "
+                "flailing on a heightfield falls through it or blows up (the Anymal model, 64 envs, random controls, "
+                "on Warp's cpu and cuda devices), while MuJoCo C keeps it on the ground; use physics_backend=mujoco sim_device=cpu"
+            )
+        self.mj_model = load_model(model_file, timestep, heightfield)
         self.info: ModelInfo = describe(self.mj_model)
         self.substeps = substeps
         self.dt = self.info.timestep * substeps

@@ -20,6 +20,7 @@ TASK_MAP: dict[str, Any] = {
     "Quadcopter": "isaac_rl.tasks.quadcopter:Quadcopter",
     "FrankaCabinet": "isaac_rl.tasks.franka_cabinet:FrankaCabinet",
     "Anymal": "isaac_rl.tasks.anymal:Anymal",
+    "AnymalTerrain": "isaac_rl.tasks.anymal_terrain:AnymalTerrain",
 }
 
 

@@ -53,15 +53,8 @@ class Anymal(VecTask):
         self.dof_pos_scale = float(learn["dofPositionScale"])
         self.dof_vel_scale = float(learn["dofVelocityScale"])
         self.action_scale = float(control["actionScale"])
-        ranges = env["randomCommandVelocityRanges"]
-        self.command_ranges = [tuple(map(float, ranges[key])) for key in ("linear_x", "linear_y", "yaw")]
-        for key, (low, high) in zip(("linear_x", "linear_y", "yaw"), self.command_ranges):
-            if low > high:
-                raise ValueError(f"env.randomCommandVelocityRanges.{key}=[{low}, {high}]: expected [min, max]")
-        missing = sorted(set(JOINTS) - set(env["defaultJointAngles"]))
-        if missing:
-            raise ValueError(f"env.defaultJointAngles lacks {missing}; it needs an angle (rad) for each of {list(JOINTS)}")
-        self.named_default_joint_angles = env["defaultJointAngles"]
+        self.command_ranges = command_ranges(env["randomCommandVelocityRanges"])
+        self.standing_pose = standing_pose(env["defaultJointAngles"])
         self.base_init_pos = [float(v) for v in env["baseInitState"]["pos"]]
         # IsaacGymEnvs counts the episode in seconds of simulated time
         step_dt = float(cfg["sim"]["dt"]) * int(env.get("controlFrequencyInv", 1))
@@ -77,7 +70,7 @@ class Anymal(VecTask):
             "torque": float(learn["torqueRewardScale"]) * self.dt,
         }
         dev = self.device
-        self.default_dof_pos = torch.tensor([float(self.named_default_joint_angles[name]) for name in JOINTS], device=dev)
+        self.default_dof_pos = torch.tensor(self.standing_pose, device=dev)
         self.commands = torch.zeros((self.num_envs, 3), device=dev)
         self.command_scale = torch.tensor([self.lin_vel_scale, self.lin_vel_scale, self.ang_vel_scale], device=dev)
         self.actions = torch.zeros((self.num_envs, NUM_DOFS), device=dev)
@@ -140,6 +133,23 @@ class Anymal(VecTask):
         self.actions.masked_fill_(env_mask[:, None], 0.0)
         self.progress_buf.masked_fill_(env_mask, 0)
         self.reset_buf.masked_fill_(env_mask, 0)
+
+
+def command_ranges(ranges: dict) -> list[tuple[float, float]]:
+    """`randomCommandVelocityRanges` as [(min, max)] for linear_x, linear_y and yaw, checked."""
+    parsed = [tuple(map(float, ranges[key])) for key in ("linear_x", "linear_y", "yaw")]
+    for key, (low, high) in zip(("linear_x", "linear_y", "yaw"), parsed):
+        if low > high:
+            raise ValueError(f"env.randomCommandVelocityRanges.{key}=[{low}, {high}]: expected [min, max]")
+    return parsed
+
+
+def standing_pose(angles: dict) -> list[float]:
+    """`defaultJointAngles` (rad) in JOINTS order, checked for a value per joint."""
+    missing = sorted(set(JOINTS) - set(angles))
+    if missing:
+        raise ValueError(f"env.defaultJointAngles lacks {missing}; it needs an angle (rad) for each of {list(JOINTS)}")
+    return [float(angles[name]) for name in JOINTS]
 
 
 def sample_commands(n: int, ranges: list[tuple[float, float]], device: torch.device) -> torch.Tensor:

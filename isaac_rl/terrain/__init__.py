@@ -1,0 +1,7 @@
+"""Rough terrain for legged robots: tile generation, height scans and the curriculum."""
+
+from isaac_rl.terrain.curriculum import update_terrain_levels
+from isaac_rl.terrain.generator import KINDS, Terrain, TerrainConfig, generate_terrain
+from isaac_rl.terrain.height_scan import ANYMAL_SCAN_X, ANYMAL_SCAN_Y, HeightScan
+
+__all__ = ["ANYMAL_SCAN_X", "ANYMAL_SCAN_Y", "KINDS", "HeightScan", "Terrain", "TerrainConfig", "generate_terrain", "update_terrain_levels"]
