@@ -85,7 +85,7 @@ class AnymalTerrain(VecTask):
         self.command_ranges = command_ranges(env["randomCommandVelocityRanges"])
         self.standing_pose = standing_pose(env["defaultJointAngles"])
         self.base_init_pos = [float(v) for v in env["baseInitState"]["pos"]]
-        self.terrain = generate_terrain(TerrainConfig.from_task_cfg(env["terrain"], seed=int(env["terrain"].get("seed", 0))))
+        self.terrain = generate_terrain(TerrainConfig.from_task_cfg(env["terrain"]))
         step_dt = float(cfg["sim"]["dt"]) * int(env.get("controlFrequencyInv", 1))
         self.episode_length_s = float(learn["episodeLength_s"])
         env["maxEpisodeLength"] = int(self.episode_length_s / step_dt + 0.5)

@@ -42,7 +42,7 @@ class TerrainConfig:
     seed: int = 0
 
     @classmethod
-    def from_task_cfg(cls, terrain: dict[str, Any], seed: int = 0) -> "TerrainConfig":
+    def from_task_cfg(cls, terrain: dict[str, Any]) -> "TerrainConfig":
         config = cls(
             map_length=float(terrain.get("mapLength", cls.map_length)),
             map_width=float(terrain.get("mapWidth", cls.map_width)),
@@ -53,7 +53,7 @@ class TerrainConfig:
             border_size=float(terrain.get("borderSize", cls.border_size)),
             curriculum=bool(terrain.get("curriculum", cls.curriculum)),
             max_init_level=int(terrain.get("maxInitMapLevel", cls.max_init_level)),
-            seed=seed,
+            seed=int(terrain.get("seed", cls.seed)),
         )
         config.check()
         return config
