@@ -143,3 +143,16 @@ def test_reward_clips_at_zero_and_rewards_tracking():
     task.step(torch.zeros(2, 12))
     assert torch.all(task.rew_buf >= 0.0)
     assert wrap_to_pi(torch.tensor([3 * math.pi / 2, -3 * math.pi / 2])).tolist() == pytest.approx([-math.pi / 2, math.pi / 2])
+
+
+@pytest.mark.gpu
+def test_the_cuda_step_on_the_full_map_stays_in_one_graph_and_finite():
+    # the shipped map (10 x 20 tiles, randomization on) on MuJoCo Warp: pieces of heightfield keep contacts sane
+    from conftest import step_graph_without_host_sync
+
+    cfg = copy.deepcopy(BASE_CFG)
+    cfg["env"]["numEnvs"] = 1024
+    cfg["sim"]["backend"] = "warp"
+    task = tasks.make("AnymalTerrain", cfg=cfg, rl_device="cuda:0", sim_device="cuda:0", graphics_device_id=0, headless=True)
+    step_graph_without_host_sync(task, 300)
+    assert bool((task.sim.qvel.abs() < 100).all())

@@ -49,6 +49,12 @@ def _can_collide(model: mujoco.MjModel, g1: int, g2: int, excluded: set[int]) ->
     return ((int(b1) << 16) + int(b2)) not in excluded and ((int(b2) << 16) + int(b1)) not in excluded
 
 
+def _ground_pieces(model: mujoco.MjModel, excluded: set[int]) -> list[int]:
+    """Per geom, how many heightfield geoms it can collide with."""
+    fields = [g for g in range(model.ngeom) if model.geom_type[g] == _HFIELD]
+    return [sum(1 for f in fields if f != g and _can_collide(model, g, f, excluded)) for g in range(model.ngeom)]
+
+
 @dataclass(frozen=True)
 class Capacity:
     nconmax: int
@@ -65,8 +71,12 @@ def estimate_capacity(model: mujoco.MjModel) -> Capacity:
         excluded = set(model.exclude_signature.tolist())
         for g1 in range(model.ngeom):
             for g2 in range(g1 + 1, model.ngeom):
-                if _can_collide(model, g1, g2, excluded):
+                heightfield = _HFIELD in (model.geom_type[g1], model.geom_type[g2])
+                if not heightfield and _can_collide(model, g1, g2, excluded):
                     contacts += _max_contacts(model.geom_type[g1], model.geom_type[g2])
+        # a geom smaller than a piece of a tiled ground (isaac_rl/sim/heightfield.py) lies over at most 4 (a corner)
+        for g, pieces in enumerate(_ground_pieces(model, excluded)):
+            contacts += min(4, pieces) * _max_contacts(_HFIELD, model.geom_type[g])
         for p in range(model.npair):
             contacts += _max_contacts(model.geom_type[model.pair_geom1[p]], model.geom_type[model.pair_geom2[p]])
         condim = int(max(model.geom_condim.max(initial=1), model.pair_dim.max(initial=1)))

@@ -63,12 +63,12 @@ class SceneLayout:
         return [j.name for j in self.joints if kind is None or j.kind == kind]
 
 
-def _name(model: mujoco.MjModel, obj: mujoco.mjtObj, i: int) -> str:
+def object_name(model: mujoco.MjModel, obj: mujoco.mjtObj, i: int) -> str:
     return mujoco.mj_id2name(model, obj, i) or f"{obj.name}_{i}"
 
 
 def scene_layout(model: mujoco.MjModel) -> SceneLayout:
-    bodies = [_name(model, mujoco.mjtObj.mjOBJ_BODY, b) for b in range(model.nbody)]
+    bodies = [object_name(model, mujoco.mjtObj.mjOBJ_BODY, b) for b in range(model.nbody)]
     actors = []
     for b in range(1, model.nbody):
         if model.body_parentid[b] != 0:
@@ -80,7 +80,7 @@ def scene_layout(model: mujoco.MjModel) -> SceneLayout:
     for j in range(model.njnt):
         kind = "ball" if model.jnt_type[j] == _BALL else "scalar" if model.jnt_type[j] in _SCALAR else None
         if kind:
-            joints.append(Joint(_name(model, mujoco.mjtObj.mjOBJ_JOINT, j), kind, int(model.jnt_qposadr[j]), int(model.jnt_dofadr[j])))
+            joints.append(Joint(object_name(model, mujoco.mjtObj.mjOBJ_JOINT, j), kind, int(model.jnt_qposadr[j]), int(model.jnt_dofadr[j])))
     return SceneLayout(bodies, [int(r) for r in model.body_rootid], actors, joints)
 
 

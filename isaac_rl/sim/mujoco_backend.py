@@ -7,6 +7,7 @@ share, once per step.
 
 from __future__ import annotations
 
+import copy
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from isaac_rl.sim.model import STATE_FIELDS
+from isaac_rl.sim.parameters import model_value
 
 _BAD_STATE_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL)
 # MuJoCo C grows its contact and constraint buffers itself (up to the arena),
@@ -65,6 +67,9 @@ class MujocoBackend:
         self._outputs: dict[str, np.ndarray] = {}
         self._xfrc: np.ndarray | None = None
         self._fields: dict[str, torch.Tensor] = {}
+        # per-env model fields (`model_field`): each thread steps its envs in its own copy of the model
+        self._model_fields: dict[str, np.ndarray] = {}
+        self._chunk_models = [model] * len(self._chunks)
         for i in range(num_envs):
             self._read(i)
 
@@ -78,6 +83,20 @@ class MujocoBackend:
                 self._outputs[name] = array
             self._fields[name] = torch.from_numpy(array)
         return self._fields[name]
+
+    def model_field(self, name: str) -> torch.Tensor:
+        """Model field `name`, one row per env, copied into the stepping thread's model before each env steps."""
+        if name not in self._model_fields:
+            if not self._model_fields:
+                self._chunk_models = [copy.copy(self.model) for _ in self._chunks]
+                for model in self._chunk_models:
+                    # MuJoCo C takes a "simple" body's mass matrix from dof_M0, fixed at compile time;
+                    # the general path computes it from the masses each step, as MuJoCo Warp does
+                    model.body_simple[:] = 0
+                    model.dof_simplenum[:] = 0
+            value = np.asarray(model_value(self.model, name), dtype=np.float32)
+            self._model_fields[name] = np.repeat(value[None], len(self.datas), axis=0)
+        return torch.from_numpy(self._model_fields[name])
 
     def _read(self, i: int) -> None:
         data, arrays = self.datas[i], self._arrays
@@ -96,10 +115,12 @@ class MujocoBackend:
         if any(warnings[w].number for w in _CAPACITY_WARNINGS):
             self._overflow[i] |= CAPACITY_OVERFLOW_BIT
 
-    def _step_chunk(self, envs: range) -> None:
-        model, ctrl = self.model, self._arrays["ctrl"]
-        for i in envs:
+    def _step_chunk(self, chunk: int) -> None:
+        model, ctrl = self._chunk_models[chunk], self._arrays["ctrl"]
+        for i in self._chunks[chunk]:
             data = self.datas[i]
+            for name, rows in self._model_fields.items():
+                model_value(model, name)[...] = rows[i]
             data.ctrl[:] = ctrl[i]
             if self._xfrc is not None:
                 data.xfrc_applied[:] = self._xfrc[i]
@@ -114,9 +135,9 @@ class MujocoBackend:
 
     def step(self) -> None:
         if self._pool is None:
-            self._step_chunk(self._chunks[0])
+            self._step_chunk(0)
         else:
-            for future in [self._pool.submit(self._step_chunk, chunk) for chunk in self._chunks]:
+            for future in [self._pool.submit(self._step_chunk, chunk) for chunk in range(len(self._chunks))]:
                 future.result()
 
     def reset(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:

@@ -6,6 +6,8 @@ a task reads `sim.dof_pos` after `sim.step()` and gets the new state.
 
 Scenes with several actors, ball joints and external forces are read and
 written by name through `sim.scene` (see isaac_rl/sim/scene.py, docs/scenes.md).
+Per-env physics parameters (masses, friction, gains, gravity) are views in
+`sim.parameters` (isaac_rl/sim/parameters.py).
 
 Quaternions are MuJoCo's (w, x, y, z). Root linear velocity is in the world
 frame; `root_ang_vel` is rotated into the world frame too (MuJoCo keeps a free
@@ -27,6 +29,7 @@ from isaac_rl.sim.clearance import ground_clearance
 from isaac_rl.sim.errors import SimCapacityError, SimNaNError
 from isaac_rl.sim.heightfield import Heightfield
 from isaac_rl.sim.layout import scene_layout
+from isaac_rl.sim.parameters import ModelParameters
 from isaac_rl.sim.model import ModelInfo, describe, load_model
 from isaac_rl.sim.scene import Scene
 from isaac_rl.utils.torch_math import quat_rotate
@@ -88,12 +91,6 @@ class Simulation:
             raise RuntimeError(f"sim device {device!r} requested but CUDA is not available on this machine; use 'cpu'")
         self.backend_name = resolve_backend(backend, self.device)
         self.num_envs = num_envs
-        if heightfield is not None and self.backend_name == "warp":
-            raise ValueError(
-                "heightfield ground runs on the mujoco backend (cpu) only: with MuJoCo Warp 4.0.0 an articulated robot "
-                "flailing on a heightfield falls through it or blows up (the Anymal model, 64 envs, random controls, "
-                "on Warp's cpu and cuda devices), while MuJoCo C keeps it on the ground; use physics_backend=mujoco sim_device=cpu"
-            )
         self.mj_model = load_model(model_file, timestep, heightfield)
         self.info: ModelInfo = describe(self.mj_model)
         self.substeps = substeps
@@ -146,6 +143,7 @@ class Simulation:
         self.default_qpos = torch.as_tensor(info.qpos0, dtype=torch.float32, device=self.device)
 
         self.scene = Scene(scene_layout(self.mj_model), self.backend, self.device, self.num_envs, self.has_contact_forces)
+        self.parameters = ModelParameters(self.mj_model, self.backend, self.device)
 
     # -- state ---------------------------------------------------------------
     @property

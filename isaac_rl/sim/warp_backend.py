@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 import mujoco
+import numpy as np
 import torch
 import warp as wp
 
@@ -120,6 +121,23 @@ class WarpBackend:
         if name not in self._fields:
             self._fields[name] = wp.to_torch(getattr(self.d, name))
         return self._fields[name]
+
+    def model_field(self, name: str) -> torch.Tensor:
+        """Model field `name` widened to one row per world, as a zero-copy torch view (isaac_rl/sim/parameters.py).
+
+        The physics graph holds the arrays it was recorded with, so it is recorded again.
+        """
+        owner = self.m.opt if name == "gravity" else self.m
+        shared = getattr(owner, name)
+        if shared.shape[0] != self.d.nworld:
+            rows = np.repeat(shared.numpy()[:1], self.d.nworld, axis=0)
+            setattr(owner, name, wp.array(rows, dtype=shared.dtype, device=self.wp_device))
+            if self._graph is not None:
+                with wp.ScopedDevice(self.wp_device), wp.ScopedCapture() as capture:
+                    self._substep_kernels()
+                self._graph = capture.graph
+        field = wp.to_torch(getattr(owner, name))
+        return field.view(self.d.nworld, -1) if name == "gravity" else field
 
     def write_state(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
         """Set qpos/qvel of the masked envs, leaving their controls and applied forces as they are."""

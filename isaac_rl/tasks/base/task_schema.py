@@ -35,7 +35,10 @@ SIM: dict[str, Any] = {
     "njmax": s.optional(s.integer(1), "null to size from the model"),
 }
 
-VEC_TASK: dict[str, Any] = {"name": s.STRING, "class_path": s.STRING, "env": ENV, "sim": SIM}
+# domain randomization (isaac_rl/tasks/base/randomization.py checks randomization_params itself)
+TASK: dict[str, Any] = {"randomize": s.BOOLEAN, "randomization_params": s.FREE_FORM}
+
+VEC_TASK: dict[str, Any] = {"name": s.STRING, "class_path": s.STRING, "env": ENV, "sim": SIM, "task": TASK}
 
 # a gymnasium env (task.env.gym_id) is not a VecTask: only these, and the make_kwargs passed to gymnasium.make
 GYM_TASK: dict[str, Any] = {

@@ -31,6 +31,11 @@ microseconds whatever the number of envs. With `sim.compile_step` (default
 on, CUDA graph runs only) torch.compile fuses it into a few kernels; the
 first step pays for the compilation.
 
+With `task.randomize` (isaac_rl/tasks/base/randomization.py) the step adds
+observation and action noise and draws new physics parameters for envs as
+they reset, as IsaacGymEnvs' `randomization_params` describe; all inside the
+graph.
+
 Watching env 0 happens after the step, outside the graph: `headless=False`
 opens MuJoCo's viewer, and `capture_video(...)` records clips (scripts/train.py's
 `capture_video=True`), framed by the class's `video_camera`.
@@ -47,6 +52,7 @@ import numpy as np
 import torch
 
 from isaac_rl.sim import Simulation, display_problem
+from isaac_rl.tasks.base.randomization import DomainRandomizer, RandomizationParams
 
 if TYPE_CHECKING:
     from isaac_rl.sim.video import VideoRecorder
@@ -86,11 +92,18 @@ class VecTask:
         self.state_space = gym.spaces.Box(-np.inf, np.inf, (self.num_states,), dtype=np.float32)
         self.act_space = gym.spaces.Box(-1.0, 1.0, (self.num_actions,), dtype=np.float32)
 
+        task_cfg = config.get("task") or {}
+        self.randomize = bool(task_cfg.get("randomize", False))
+        # checked before the sim is built (which can take a minute on CUDA)
+        randomization = RandomizationParams.from_cfg(task_cfg.get("randomization_params") or {}) if self.randomize else None
+
         self.sim: Simulation = self.create_sim()
         self.viewer = None if headless else self._open_viewer()
         self.video_recorder: VideoRecorder | None = None
         self.dt = self.sim.dt * self.control_freq_inv
         self._allocate_buffers()
+        # before the first step: per-env parameters must exist when the step graph is recorded
+        self.randomizer = DomainRandomizer(randomization, self.sim, self.device) if randomization is not None else None
         self.use_cuda_graph = (
             bool(config.get("sim", {}).get("use_cuda_graph", True))
             and self.sim.supports_graph_capture
@@ -238,9 +251,15 @@ class VecTask:
 
     # The torch halves of a step, around the physics (torch.compile fuses each with `sim.compile_step`).
     def _apply_actions(self, actions: torch.Tensor) -> None:
-        self.pre_physics_step(torch.clamp(actions.to(self.device), -self.clip_actions, self.clip_actions))
+        actions = actions.to(self.device)
+        if self.randomizer is not None:
+            actions = self.randomizer.noisy_actions(actions)
+        self.pre_physics_step(torch.clamp(actions, -self.clip_actions, self.clip_actions))
 
     def _finish_step(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
+        if self.randomizer is not None:
+            # envs reset in this step's post_physics_step start their episode with the new draws
+            self.randomizer.on_step(self.reset_buf.bool())
         self.post_physics_step()
         self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1).long()
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
@@ -255,7 +274,8 @@ class VecTask:
         return self._observations()
 
     def _observations(self) -> dict[str, torch.Tensor]:
-        self.obs_dict["obs"] = torch.clamp(self.obs_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
+        obs = self.obs_buf if self.randomizer is None else self.randomizer.noisy_observations(self.obs_buf)
+        self.obs_dict["obs"] = torch.clamp(obs, -self.clip_obs, self.clip_obs).to(self.rl_device)
         if self.num_states > 0:
             self.obs_dict["states"] = torch.clamp(self.states_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
         return self.obs_dict
