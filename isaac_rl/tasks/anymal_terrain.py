@@ -24,8 +24,9 @@ touchdown. An episode ends when the base touches the ground or after
 episodeLength_s. Every pushInterval_s all robots are pushed: their base gets
 a random horizontal velocity in +-1 m/s.
 
-Deviations from IsaacGymEnvs: the ground is a MuJoCo heightfield rather than
-a triangle mesh; joint positions are observed relative to the standing pose
+Deviations from IsaacGymEnvs: the ground is MuJoCo heightfields (pieces of
+the one grid) rather than a triangle mesh, so stair risers are one-sample
+ramps rather than vertical; joint positions are observed relative to the standing pose
 (as legged_gym; IsaacGymEnvs observes them raw here); the height scan
 interpolates the grid bilinearly; the model's actuators keep kp 85 (Anymal's)
 where IsaacGymEnvs' terrain task uses 80; envs that pass the top row go to a
