@@ -243,3 +243,37 @@ def test_cli_reports_a_missing_checkpoint(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "checkpoint 'runs/none.pth' does not exist" in result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+# -- scripts/render_terrain_filmstrip.py ---------------------------------------------------------
+TERRAIN_SCRIPT = REPO_ROOT / "scripts" / "render_terrain_filmstrip.py"
+
+
+def test_terrain_filmstrip_draws_one_row_per_tile(rendered, tmp_path):
+    # any policy of the right shape: the script's job is the rows, the tiles and the camera
+    policy = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(188, 12), torch.nn.Tanh()))
+    policy.save(str(tmp_path / "policy.pt"))
+    out = tmp_path / "strip.png"
+    result = subprocess.run(
+        [sys.executable, str(TERRAIN_SCRIPT), "--policy", str(tmp_path / "policy.pt"), "--tiles", "smooth_slope:0,stairs_up:2",
+         "--frames", "2", "--seconds", "0.1", "--width", "48", "--height", "40", "--out", str(out)],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "rows smooth_slope row 0, stairs_up row 2" in result.stdout
+    sheet = read_png(out.read_bytes())
+    gap = filmstrip.GAP
+    assert sheet.shape == (2 * 40 + gap, 2 * 48 + gap, 3)
+    assert not np.array_equal(sheet[:40, :48], sheet[40 + gap :, :48])  # two different tiles
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--policy", "none.pt"], "--policy 'none.pt': no such file"),
+        (["--policy", str(TERRAIN_SCRIPT), "--tiles", "lava:3"], "--tiles 'lava:3': expected KIND:LEVEL"),
+    ],
+)
+def test_terrain_filmstrip_bad_options_say_what_is_accepted(tmp_path, args, message):
+    result = subprocess.run([sys.executable, str(TERRAIN_SCRIPT), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
