@@ -156,3 +156,20 @@ def test_the_cuda_step_on_the_full_map_stays_in_one_graph_and_finite():
     task = tasks.make("AnymalTerrain", cfg=cfg, rl_device="cuda:0", sim_device="cuda:0", graphics_device_id=0, headless=True)
     step_graph_without_host_sync(task, 300)
     assert bool((task.sim.qvel.abs() < 100).all())
+
+
+def test_a_resumed_run_keeps_each_envs_terrain_row_and_column():
+    task = make_task(num_envs=8)
+    task.terrain_levels.copy_(torch.tensor([0, 1, 2, 2, 1, 0, 2, 1]))
+    state = task.get_env_state()
+    resumed = make_task(num_envs=8)
+    resumed.set_env_state(state)
+    assert resumed.terrain_levels.tolist() == [0, 1, 2, 2, 1, 0, 2, 1]
+    assert resumed.terrain_types.tolist() == task.terrain_types.tolist()
+    resumed.reset()  # the first reset keeps the rows and places the robots on their tiles
+    assert resumed.terrain_levels.tolist() == [0, 1, 2, 2, 1, 0, 2, 1]
+    torch.testing.assert_close(resumed.env_origins, task.tile_origins[resumed.terrain_levels, resumed.terrain_types])
+    assert float((resumed.sim.root_pos[:, :2] - resumed.env_origins[:, :2]).abs().max()) <= 0.5 + 1e-5
+    more = make_task(num_envs=16)  # another num_envs: rows drawn from the saved ones
+    more.set_env_state(state)
+    assert set(more.terrain_levels.tolist()) <= {0, 1, 2}

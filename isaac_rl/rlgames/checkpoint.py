@@ -47,7 +47,8 @@ PERIODIC_PREFIX = "last_"
 # numpy float32 its reward meter returns; pickle rebuilds that scalar by calling
 # numpy's scalar constructor with a dtype, and sets the dtype's state, which the
 # weights-only unpickler allows only on listed types. Nothing else in rl_games' or
-# isaac_rl's checkpoints needs more: `env_state` is None (VecTask, gym envs), the
+# isaac_rl's checkpoints needs more: `env_state` is None (VecTask, gym envs) or
+# tensors (AnymalTerrain's curriculum), the
 # AMP discriminator and its normaliser are tensors in `model`, GradScaler's state
 # is numbers.
 SAFE_GLOBALS: list[Any] = [

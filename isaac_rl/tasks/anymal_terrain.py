@@ -196,6 +196,23 @@ class AnymalTerrain(VecTask):
         self.lin_vel_error.copy_(terms["lin_vel_error"])
         self.ang_vel_error.copy_(terms["ang_vel_error"])
 
+    # -- checkpoints: a resumed run's curriculum goes on where it stopped -------------
+    def get_env_state(self) -> dict:
+        return {"terrain_levels": self.terrain_levels.cpu().clone(), "terrain_types": self.terrain_types.cpu().clone()}
+
+    def set_env_state(self, env_state: dict | None) -> None:
+        if not env_state or "terrain_levels" not in env_state:
+            return  # a checkpoint without a curriculum (another task's, or an old one)
+        levels = env_state["terrain_levels"].to(self.device).clamp(0, self.terrain.config.num_levels - 1)
+        types = env_state["terrain_types"].to(self.device).clamp(0, self.terrain.config.num_terrains - 1)
+        if levels.numel() != self.num_envs:
+            # another num_envs: rows drawn from the saved ones, columns as drawn at start-up
+            levels, types = levels[torch.randint(0, levels.numel(), (self.num_envs,), device=self.device)], self.terrain_types
+        self.terrain_levels.copy_(levels)
+        self.terrain_types.copy_(types)
+        self.env_origins.copy_(self.tile_origins[self.terrain_levels, self.terrain_types])
+        self.mean_terrain_level.copy_(self.terrain_levels.float().mean())
+
     # -- resets --------------------------------------------------------------
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         n, dev = self.num_envs, self.device
