@@ -167,3 +167,32 @@ def test_robots_far_from_the_middle_of_a_large_ground_stay_on_it_under_mujoco_wa
         sim.step()
     sim.check_health()
     assert bool((sim.root_pos[:, 2] > 0.05).all()) and bool((sim.qvel.abs() < 100).all())
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "warp"])
+def test_a_ball_rolls_across_the_seam_between_two_pieces_as_over_one_heightfield(tmp_path, backend, monkeypatch):
+    if backend == "warp":
+        pytest.importorskip("mujoco_warp")
+    from isaac_rl.sim import heightfield
+
+    model_file = tmp_path / "ball.xml"
+    model_file.write_text(BALL)
+    field = Heightfield(np.zeros((401, 11), dtype=np.float32), 0.1, origin=(-5.0, -0.5))  # 40 m: pieces meet at x = 27
+
+    def roll(piece_length: float) -> tuple[int, torch.Tensor]:
+        monkeypatch.setattr(heightfield, "PIECE_LENGTH", piece_length)
+        sim = Simulation(str(model_file), num_envs=1, device="cpu", substeps=4, backend=backend, heightfield=field)
+        # rolling at 5 m/s from x = 25: over the seam within half a second
+        sim.reset_envs(torch.ones(1, dtype=torch.bool), torch.tensor([[25.0, 0.0, 0.1, 1, 0, 0, 0]]), torch.tensor([[5.0, 0, 0, 0, 50.0, 0]]))
+        path = []
+        for _ in range(40):
+            sim.step()
+            path.append(sim.root_pos[0].clone())
+        sim.check_health()
+        return sim.mj_model.nhfield, torch.stack(path)
+
+    pieces, across = roll(32.0)
+    one, over_one = roll(1000.0)
+    assert (pieces, one) == (2, 1)
+    assert float(across[-1, 0]) > 28.0  # it crossed
+    torch.testing.assert_close(across, over_one, atol=1e-3, rtol=0)
