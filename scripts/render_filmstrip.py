@@ -32,7 +32,7 @@ import argparse
 import struct
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import mujoco
 import numpy as np
@@ -131,20 +131,29 @@ def rollout(task: HumanoidAMP, obs: torch.Tensor, policy: Policy, steps: np.ndar
     return torch.stack([poses[int(s)] for s in steps])
 
 
-def render_frames(model: mujoco.MjModel, poses: torch.Tensor, width: int, height: int) -> list[np.ndarray]:
-    """One (height, width, 3) uint8 image per pose, from the side camera tracking the pelvis."""
+def render_poses(
+    model: mujoco.MjModel, poses: np.ndarray, width: int, height: int, view: tuple[float, float, float], lookat: Callable[[np.ndarray], Sequence[float]]
+) -> list[np.ndarray]:
+    """One (height, width, 3) uint8 image per pose (rows of qpos), from a free camera at `view` (distance,
+    azimuth, elevation) looking at `lookat(qpos)`."""
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-    camera.distance, camera.azimuth, camera.elevation = CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION
+    camera.distance, camera.azimuth, camera.elevation = view
     renderer = OffscreenRenderer(model, width, height, camera)
     images = []
     try:
-        for qpos in poses.double().numpy():
-            camera.lookat[:] = (qpos[0], qpos[1], LOOKAT_HEIGHT)
+        for qpos in poses:
+            camera.lookat[:] = lookat(qpos)
             images.append(renderer.render(qpos).copy())
     finally:
         renderer.close()
     return images
+
+
+def render_frames(model: mujoco.MjModel, poses: torch.Tensor, width: int, height: int) -> list[np.ndarray]:
+    """One (height, width, 3) uint8 image per pose, from the side camera tracking the pelvis."""
+    view = (CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION)
+    return render_poses(model, poses.double().numpy(), width, height, view, lambda qpos: (qpos[0], qpos[1], LOOKAT_HEIGHT))
 
 
 def assemble(rows: list[list[np.ndarray]], gap: int = GAP) -> np.ndarray:

@@ -12,6 +12,7 @@ Options:
     --frames N          frames per row (default 8)
     --seconds S         time span the frames cover (default 6.0)
     --width/--height    pixels of one frame (default 320 x 240)
+    --seed N            seeds the starts, commands' draws, noise and randomization (default 0)
 
 One env per row, started at its tile's centre as the task starts them, with
 the task's observation noise and randomization but no pushes, driven by the
@@ -36,15 +37,15 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from isaac_rl.sim.offscreen import OffscreenRenderer
 from isaac_rl.tasks.anymal_terrain import AnymalTerrain
 from isaac_rl.terrain import KINDS
 from isaac_rl.terrain.generator import column_kind
 from isaac_rl.utils.cli import exit_on_user_error
 from isaac_rl.utils.config import compose_config
+from isaac_rl.utils.seeding import set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from render_filmstrip import assemble, frame_steps, write_png  # noqa: E402
+from render_filmstrip import assemble, frame_steps, render_poses, write_png  # noqa: E402
 
 DEFAULT_TILES = "smooth_slope:5,stairs_up:3,stairs_down:3,discrete_obstacles:5"
 CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION = 3.0, 90.0, -15.0
@@ -55,6 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name, kind, default in (
         ("--policy", str, ""), ("--out", str, "anymal_terrain_filmstrip.png"), ("--tiles", str, DEFAULT_TILES),
         ("--speed", float, 1.0), ("--frames", int, 8), ("--seconds", float, 6.0), ("--width", int, 320), ("--height", int, 240),
+        ("--seed", int, 0),
     ):  # fmt: skip
         parser.add_argument(name, type=kind, default=default)
     return parser.parse_args(argv)
@@ -103,21 +105,9 @@ def rollout(task: AnymalTerrain, policy: torch.jit.ScriptModule, speed: float, s
 
 
 def render_rows(model: mujoco.MjModel, poses: np.ndarray, width: int, height: int) -> list[list[np.ndarray]]:
-    camera = mujoco.MjvCamera()
-    camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-    camera.distance, camera.azimuth, camera.elevation = CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION
-    renderer = OffscreenRenderer(model, width, height, camera)
-    rows = []
-    try:
-        for env in range(poses.shape[1]):
-            row = []
-            for qpos in poses[:, env]:
-                camera.lookat[:] = qpos[:3]
-                row.append(renderer.render(qpos).copy())
-            rows.append(row)
-    finally:
-        renderer.close()
-    return rows
+    """One row of frames per env, the side camera following its base."""
+    view = (CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION)
+    return [render_poses(model, poses[:, env], width, height, view, lambda qpos: qpos[:3]) for env in range(poses.shape[1])]
 
 
 def main(argv: list[str]) -> None:
@@ -128,6 +118,7 @@ def main(argv: list[str]) -> None:
     dt = float(task_cfg.sim.dt) * int(task_cfg.env.controlFrequencyInv)
     steps = frame_steps(args.frames, args.seconds, dt)
     tiles = parse_tiles(args.tiles, int(task_cfg.env.terrain.numLevels))
+    set_seed(args.seed)
     task = make_task(tiles, int(steps.max()))
     policy = torch.jit.load(args.policy, map_location="cpu")
     poses = rollout(task, policy, args.speed, steps)
