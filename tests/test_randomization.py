@@ -47,12 +47,18 @@ def slide(sim: Simulation, speed: float = 0.0, force: float = 0.0, steps: int = 
     return sim.root_pos[:, 0].clone()
 
 
+def randomized_slider(tmp_path, backend: str, num_envs: int, box_properties: dict, seed: int) -> Simulation:
+    """The slider with the box's `box_properties` (actor_params.box) drawn per env."""
+    sim = slider(tmp_path, backend, num_envs)
+    torch.manual_seed(seed)
+    DomainRandomizer(RandomizationParams.from_cfg({"actor_params": {"box": box_properties}}), sim, torch.device("cpu"))
+    return sim
+
+
 @pytest.mark.parametrize("backend", ["mujoco", "warp"])
 def test_envs_with_different_drawn_friction_slide_different_distances(tmp_path, backend):
-    sim = slider(tmp_path, backend, num_envs=6)
-    params = {"actor_params": {"box": {"rigid_shape_properties": {"friction": {"range": [0.2, 2.0], "operation": "scaling", "distribution": "uniform"}}}}}
-    torch.manual_seed(0)
-    DomainRandomizer(RandomizationParams.from_cfg(params), sim, torch.device("cpu"))
+    friction_draws = {"friction": {"range": [0.2, 2.0], "operation": "scaling", "distribution": "uniform"}}
+    sim = randomized_slider(tmp_path, backend, 6, {"rigid_shape_properties": friction_draws}, seed=0)
     friction = sim.parameters["geom_friction"][:, 1, 0].clone()
     assert bool(((friction >= 0.1) & (friction <= 1.0)).all()) and friction.std() > 0.05  # 0.5 x [0.2, 2]
     assert bool((sim.parameters["geom_friction"][:, 0, 0] == 0.05).all())  # the floor is not the box's actor
@@ -65,10 +71,8 @@ def test_envs_with_different_drawn_friction_slide_different_distances(tmp_path, 
 
 @pytest.mark.parametrize("backend", ["mujoco", "warp"])
 def test_envs_with_different_drawn_mass_move_differently_under_the_same_force(tmp_path, backend):
-    sim = slider(tmp_path, backend, num_envs=4)
-    params = {"actor_params": {"box": {"rigid_body_properties": {"mass": {"range": [1.0, 3.0], "operation": "additive", "distribution": "uniform"}}}}}
-    torch.manual_seed(1)
-    DomainRandomizer(RandomizationParams.from_cfg(params), sim, torch.device("cpu"))
+    mass_draws = {"mass": {"range": [1.0, 3.0], "operation": "additive", "distribution": "uniform"}}
+    sim = randomized_slider(tmp_path, backend, 4, {"rigid_body_properties": mass_draws}, seed=1)
     mass = sim.parameters["body_mass"][:, 1].clone()
     assert bool(((mass >= 2.0) & (mass <= 4.0)).all())
     torch.testing.assert_close(sim.parameters["body_subtreemass"][:, 0], mass)  # the world's subtree follows

@@ -111,7 +111,7 @@ class ModelParameters:
         actuators = [a for a in range(m.nu) if int(m.actuator_trntype[a]) in joint_transmission and int(m.actuator_trnid[a, 0]) in joints]
         return self._subset(actuators, mujoco.mjtObj.mjOBJ_ACTUATOR, names, f"actuator of actor {actor!r}")
 
-    def position_actuators(self, actuators: list[int]) -> None:
+    def check_position_servos(self, actuators: list[int]) -> None:
         """Raise unless every actuator is a PD position servo (fixed gain kp, affine bias -kp q - kv qdot)."""
         m = self._model
         for a in actuators:

@@ -233,7 +233,7 @@ class DomainRandomizer:
                 self._add(draw, f"dof_{prop}", (slice(None), p.actor_dofs(actor, draw.names)))
             else:
                 actuators = p.actor_actuators(actor, draw.names)
-                p.position_actuators(actuators)
+                p.check_position_servos(actuators)
                 if prop == "stiffness":
                     self._add(draw, "actuator_gainprm", (slice(None), actuators, 0))
                 else:
