@@ -17,7 +17,9 @@ Reports, in env-steps per second:
     b. VecTask.step with random actions (observations, rewards, masked resets)
     c. b / a
     d. PPO training: rl_games' 'fps step' (its own env-step timer) and the
-       total frames per second of whole epochs (collection + update)
+       total frames per second of whole epochs (collection + update); where
+       the train config's agent is isaac_rl's fast one (a2c_continuous), the
+       same again with rl_games' own agent (a2c_continuous_stock), and the ratio
 With capture_video=True (the frame cost of videos of env 0, in the same process):
     e. b while recording every step (clips of capture_video_len back to back),
        until the last frame is rendered and written; the cost of one frame
@@ -167,10 +169,16 @@ def recording_rate(env: VecTask, length: int, steps: int, warmup: int, directory
     return env.num_envs * steps / elapsed
 
 
-def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int) -> dict[str, float]:
-    """(d) rl_games PPO on `env` for warmup_epochs + epochs; fps over the timed epochs."""
+# isaac_rl's agents and rl_games' own ones they stand in for (isaac_rl/rlgames/agents.py)
+STOCK_AGENTS = {"a2c_continuous": "a2c_continuous_stock"}
+
+
+def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int, algo: str | None = None) -> dict[str, float]:
+    """(d) rl_games PPO on `env` for warmup_epochs + epochs (with agent `algo`, else the config's); fps over the timed epochs."""
     train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
     params = train_cfg["params"]
+    if algo is not None:
+        params["algo"]["name"] = algo
     config = params["config"]
     config.update(device=cfg.rl_device, device_name=cfg.rl_device, max_epochs=warmup_epochs + epochs, max_frames=-1)
     config.update(save_frequency=0, save_best_after=10**9, print_stats=True)
@@ -230,6 +238,15 @@ def benchmark(cfg: DictConfig, settings: dict[str, int], log: Any) -> dict[str, 
             f"{_si(result['ppo_step_fps'])} fps step (rl_games' timer), {_si(result['ppo_total_fps'])} fps total",
             file=log,
         )
+        stock = STOCK_AGENTS.get(cfg.train.params.algo.name)
+        if stock is not None:
+            stock_fps = ppo_rates(env, cfg, settings["epochs"], settings["warmup_epochs"], algo=stock)["ppo_total_fps"]
+            result.update(ppo_total_fps_stock=stock_fps, ppo_over_stock=result["ppo_total_fps"] / stock_fps)
+            print(
+                f"   the same with rl_games' own agent ({stock}): {_si(stock_fps)} fps total; "
+                f"isaac_rl's / rl_games': {result['ppo_over_stock']:.2f}",
+                file=log,
+            )
     if cfg.capture_video:
         result.update(video_costs(env, cfg, settings, result, log))
     return result

@@ -18,6 +18,13 @@ class SafeDiscreteA2CAgent(SafeCheckpointMixin, DiscreteA2CAgent):
 
 
 def register_safe_agents(runner: Runner) -> None:
-    """Runner hook: train configs naming `a2c_continuous` / `a2c_discrete` get the safe agents."""
-    runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: SafeA2CAgent(**kwargs))
+    """Runner hook: `a2c_continuous` gets the fast agent (isaac_rl/rlgames/fast_ppo.py),
+    `a2c_continuous_stock` rl_games' own, `a2c_discrete` rl_games' own; all with safe checkpoints."""
+    from rl_games.algos_torch.players import PpoPlayerContinuous
+
+    from isaac_rl.rlgames.fast_ppo import FastA2CAgent
+
+    runner.algo_factory.register_builder("a2c_continuous", lambda **kwargs: FastA2CAgent(**kwargs))
+    runner.algo_factory.register_builder("a2c_continuous_stock", lambda **kwargs: SafeA2CAgent(**kwargs))
     runner.algo_factory.register_builder("a2c_discrete", lambda **kwargs: SafeDiscreteA2CAgent(**kwargs))
+    runner.player_factory.register_builder("a2c_continuous_stock", lambda **kwargs: PpoPlayerContinuous(**kwargs))

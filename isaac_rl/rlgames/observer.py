@@ -23,6 +23,7 @@ class RLGPUAlgoObserver(AlgoObserver):
         self.writer = algo.writer
         self._sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=algo.ppo_device))
         self._counts: dict[str, int] = defaultdict(int)
+        self._episodes_ended = torch.zeros((), device=algo.ppo_device)  # for success_rate
         # for the epoch line: the first epoch this process trains, its end time, and the last line's frames and time
         self._first_epoch: int | None = None
         self._first_epoch_time = 0.0
@@ -30,12 +31,18 @@ class RLGPUAlgoObserver(AlgoObserver):
         self._last_time = 0.0
 
     def process_infos(self, infos, done_indices) -> None:
+        """`done_indices`: rl_games' indices of the envs whose episode ended, or (the fast agent) a bool mask of them."""
         successes = infos.get("successes") if isinstance(infos, dict) else None
-        if successes is not None and len(done_indices):
-            # per finished episode, unlike the per-step means below
-            ended = successes[done_indices.reshape(-1)]
-            self._sums["success_rate"] = self._sums["success_rate"] + ended.float().sum().to(self._sums["success_rate"].device)
-            self._counts["success_rate"] += len(ended)
+        if successes is not None:
+            # per finished episode, unlike the per-step means below; a mask keeps it on the device
+            if done_indices.dtype == torch.bool:
+                ended = done_indices.to(self._episodes_ended.device)
+                succeeded = (successes.bool().to(ended.device) & ended).float().sum()
+            else:
+                ended = done_indices.reshape(-1)
+                succeeded = successes[ended].float().sum().to(self._episodes_ended.device)
+            self._sums["success_rate"] = self._sums["success_rate"] + succeeded
+            self._episodes_ended += ended.float().sum() if ended.dtype == torch.bool else len(ended)
         episode = infos.get("episode") if isinstance(infos, dict) else None
         if not episode:
             return
@@ -49,6 +56,10 @@ class RLGPUAlgoObserver(AlgoObserver):
             return  # rl_games' discrete agent reports each epoch twice
         self._last_epoch = epoch_num
         means = {key: (total / self._counts[key]).item() for key, total in self._sums.items() if self._counts[key]}
+        episodes_ended = float(self._episodes_ended.item())
+        if episodes_ended > 0:
+            means["success_rate"] = float(self._sums["success_rate"].item()) / episodes_ended
+        self._episodes_ended.zero_()
         if self.writer is not None:
             for key, value in means.items():
                 self.writer.add_scalar(f"Episode/{key}", value, frame)

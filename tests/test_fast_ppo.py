@@ -1,0 +1,90 @@
+"""The fast PPO agent (isaac_rl/rlgames/fast_ppo.py): rl_games' algorithm, its bookkeeping on the device."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_train
+from rl_games.algos_torch.torch_ext import AverageMeter
+from rl_games.common.schedulers import AdaptiveScheduler
+
+from isaac_rl.rlgames.checkpoint import load_checkpoint
+from isaac_rl.rlgames.fast_ppo import DeviceAverageMeter
+from isaac_rl.utils.run_dirs import newest_run_dir
+
+STOCK = "train.params.algo.name=a2c_continuous_stock"
+
+
+def test_device_average_meter_keeps_rl_games_running_mean():
+    generator = torch.Generator().manual_seed(0)
+    stock, fast = AverageMeter(1, 100), DeviceAverageMeter((1,), 100, torch.device("cpu"))
+    stock_len, fast_len = AverageMeter(1, 100), DeviceAverageMeter((), 100, torch.device("cpu"))
+    for step in range(60):
+        rewards = torch.randn(64, 1, generator=generator)
+        lengths = torch.randint(1, 500, (64,), generator=generator).float()
+        # no episode ends, a few, or more than the window (64 > 100 - current size)
+        done = torch.rand(64, generator=generator) < (0.0 if step % 7 == 0 else 0.9 if step % 11 == 0 else 0.1)
+        indices = done.nonzero(as_tuple=False)  # what rl_games indexes with: (k, 1)
+        stock.update(rewards[indices])
+        stock_len.update(lengths[indices])
+        fast.update_masked(rewards, done)
+        fast_len.update_masked(lengths, done)
+        assert fast.current_size == stock.current_size
+        if stock.current_size:
+            np.testing.assert_allclose(fast.get_mean(), stock.get_mean(), rtol=1e-5)
+            np.testing.assert_allclose(fast_len.get_mean(), stock_len.get_mean(), rtol=1e-5)
+            assert fast.get_mean().shape == stock.get_mean().shape and fast_len.get_mean().shape == stock_len.get_mean().shape
+
+
+def test_the_learning_rate_moves_with_the_kl_as_rl_games_moves_it():
+    from isaac_rl.rlgames.fast_ppo import FastA2CAgent
+
+    class Agent:  # the two attributes _adapt_lr reads
+        scheduler = AdaptiveScheduler(kl_threshold=0.008)
+        lr = torch.tensor(3e-4)
+
+    agent, lr = Agent(), 3e-4
+    for kl in [0.001, 0.02, 0.008, 0.0039, 0.0161, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]:
+        lr, _ = agent.scheduler.update(lr, 0.0, 0, 0, kl)
+        FastA2CAgent._adapt_lr(agent, torch.tensor(kl))
+        assert float(agent.lr) == pytest.approx(lr, rel=1e-6)
+    assert lr == agent.scheduler.max_lr
+
+
+def final_weights(cwd):
+    (checkpoint,) = (newest_run_dir(cwd / "runs" / "Cartpole") / "nn").glob("last_Cartpole_ep_2_*.pth")
+    return load_checkpoint(checkpoint)
+
+
+def test_two_epochs_give_the_same_policy_as_rl_games_agent(tmp_path):
+    runs = {}
+    for name, extra in (("fast", []), ("stock", [STOCK])):
+        cwd = tmp_path / name
+        cwd.mkdir()
+        result = run_train("task=Cartpole", "num_envs=64", "max_iterations=2", "seed=3", *extra, cwd=cwd)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        runs[name] = final_weights(cwd)
+    fast, stock = runs["fast"], runs["stock"]
+    for key, value in stock["model"].items():
+        torch.testing.assert_close(fast["model"][key], value, atol=1e-4, rtol=1e-4, msg=key)
+    fast_lr, stock_lr = fast["optimizer"]["param_groups"][0]["lr"], stock["optimizer"]["param_groups"][0]["lr"]
+    assert isinstance(fast_lr, float) and fast_lr == pytest.approx(stock_lr)  # a float: either agent resumes either's files
+
+
+@pytest.mark.parametrize("agent", ["fast", "stock"])
+def test_both_agents_train_cartpole_to_450(agent, tmp_path):
+    result = run_train("task=Cartpole", "num_envs=256", "max_iterations=100", *([STOCK] if agent == "stock" else []), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rewards = [float(r) for r in re.findall(r"mean episode reward (-?[\d.]+)", result.stdout)]
+    assert max(rewards) >= 450, rewards[::10]
+
+
+def test_a_run_of_one_agent_resumes_with_the_other(tmp_path):
+    first = run_train("task=Cartpole", "num_envs=64", "max_iterations=2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_train("task=Cartpole", "num_envs=64", "max_iterations=4", "resume=True", STOCK, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    again = run_train("task=Cartpole", "num_envs=64", "max_iterations=6", "resume=True", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "epoch 6/6" in again.stdout
