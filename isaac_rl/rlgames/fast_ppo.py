@@ -120,6 +120,9 @@ class FastA2CAgent(SafeA2CAgent):
         else:  # linear and identity schedules do not read the KL: no sync
             self.last_lr, self.entropy_coef = self.scheduler.update(self.last_lr, self.entropy_coef, self.epoch_num, self.frame, None)
             self.update_lr(self.last_lr)
+        if self.multi_gpu:
+            # rl_games schedules on rank 0 alone (the others get no scheduler) and hands its rate to all
+            torch.distributed.broadcast(self.lr, 0)
 
     # -- collection --------------------------------------------------------------
     def play_steps(self) -> dict:
