@@ -88,3 +88,16 @@ def test_a_run_of_one_agent_resumes_with_the_other(tmp_path):
     again = run_train("task=Cartpole", "num_envs=64", "max_iterations=6", "resume=True", cwd=tmp_path)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "epoch 6/6" in again.stdout
+
+
+@pytest.mark.gpu
+def test_the_cuda_graph_update_trains_as_the_eager_one(tmp_path):
+    runs = {}
+    for name, extra in (("graph", []), ("eager", ["train.params.config.cuda_graph_update=False"])):
+        cwd = tmp_path / name
+        cwd.mkdir()
+        result = run_train("task=Cartpole", "num_envs=256", "max_iterations=2", "seed=3", "sim_device=cuda:0", "rl_device=cuda:0", *extra, cwd=cwd)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        runs[name] = final_weights(cwd)
+    for key, value in runs["eager"]["model"].items():
+        torch.testing.assert_close(runs["graph"]["model"][key], value, atol=1e-4, rtol=1e-4, msg=key)

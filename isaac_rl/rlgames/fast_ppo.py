@@ -14,7 +14,13 @@ device:
   device and is updated from the done mask; it is read once per epoch;
 - the adaptive learning rate is a tensor that Adam (fused) reads on the
   device, moved by the KL as rl_games' AdaptiveScheduler moves it;
-- observers get the done mask (a bool tensor) instead of done indices.
+- observers get the done mask (a bool tensor) instead of done indices;
+- on CUDA (single GPU, `params.config.cuda_graph_update`, default on) each
+  minibatch step (forward, losses, backward, gradient clipping, Adam) is
+  rl_games' own `calc_gradients`, recorded once as a CUDA graph and replayed
+  with the minibatch copied into its inputs: a few kernel launches instead of
+  hundreds (two graphs: with the observation normaliser learning, in the
+  first mini-epoch, and frozen).
 
 It runs one sync per epoch, for the log. Selected by `params.algo.name:
 a2c_continuous` (the shipped train configs); `a2c_continuous_stock` is
@@ -26,6 +32,7 @@ from __future__ import annotations
 import time
 
 import torch
+from rl_games.algos_torch.running_mean_std import RunningMeanStd
 from rl_games.common import a2c_common, schedulers
 from rl_games.common.a2c_common import swap_and_flatten01
 
@@ -73,6 +80,61 @@ class DeviceAverageMeter(torch.nn.Module):
         return self.mean.cpu().numpy()
 
 
+class GraphedMinibatchStep:
+    """The agent's `calc_gradients` recorded as CUDA graphs and replayed on copies of each minibatch.
+
+    The first `WARM_UP` calls run eagerly on a side stream (they are real
+    training steps, and they create Adam's state and cuBLAS workspaces before
+    recording); then one graph per normaliser mode is recorded and replayed.
+    Recording runs no kernels, so the recording call replays its graph too.
+    """
+
+    WARM_UP = 3
+
+    def __init__(self, agent: "FastA2CAgent") -> None:
+        self.agent = agent
+        self.inputs: dict[str, torch.Tensor] | None = None
+        self.graphs: dict[bool, tuple[torch.cuda.CUDAGraph, tuple]] = {}
+        self.warm_up_left = self.WARM_UP
+
+    def __call__(self, minibatch: dict) -> tuple:
+        agent = self.agent
+        if self.inputs is None:
+            self.inputs = {k: v.clone() for k, v in minibatch.items() if isinstance(v, torch.Tensor)}
+        for key, value in self.inputs.items():
+            value.copy_(minibatch[key])
+        mode = bool(agent.normalize_input and agent.model.running_mean_std.training)
+        if self.warm_up_left > 0:
+            self.warm_up_left -= 1
+            stream = torch.cuda.Stream(agent.ppo_device)
+            stream.wait_stream(torch.cuda.current_stream(agent.ppo_device))
+            with torch.cuda.stream(stream):
+                agent.calc_gradients(self.inputs)
+            torch.cuda.current_stream(agent.ppo_device).wait_stream(stream)
+            return agent.train_result
+        if mode not in self.graphs:
+            self.graphs[mode] = self._record()
+        graph, outputs = self.graphs[mode]
+        graph.replay()
+        return outputs
+
+    def _record(self) -> tuple[torch.cuda.CUDAGraph, tuple]:
+        agent = self.agent
+        # rl_games' RunningMeanStd assigns new tensors to its buffers when it learns; a graph would keep reading
+        # the ones it was recorded with, so the recording writes the new values back into those
+        buffers = [(module, dict(module.named_buffers(recurse=False))) for module in agent.model.modules() if isinstance(module, RunningMeanStd)]
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            agent.calc_gradients(self.inputs)
+            for module, originals in buffers:
+                for name, original in originals.items():
+                    current = getattr(module, name)
+                    if current is not original:
+                        original.copy_(current)
+                        setattr(module, name, original)
+        return graph, agent.train_result
+
+
 class FastA2CAgent(SafeA2CAgent):
     """`a2c_continuous` without host synchronisation inside an epoch (see the module docstring)."""
 
@@ -88,8 +150,13 @@ class FastA2CAgent(SafeA2CAgent):
         self.game_lengths = DeviceAverageMeter((), self.games_to_track, self.ppo_device)
         # the learning rate lives on the device, where Adam reads it
         self.lr = torch.tensor(float(self.last_lr), dtype=torch.float32, device=self.ppo_device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, eps=1e-08, weight_decay=self.weight_decay, fused=True)
+        on_cuda = torch.device(self.ppo_device).type == "cuda"
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=self.lr, eps=1e-08, weight_decay=self.weight_decay, fused=True, capturable=on_cuda
+        )
         self.adaptive_lr = isinstance(self.scheduler, schedulers.AdaptiveScheduler)
+        graphs = on_cuda and not self.multi_gpu and not self.mixed_precision and self.config.get("cuda_graph_update", True)
+        self.minibatch_step = GraphedMinibatchStep(self) if graphs else None
 
     # -- checkpoints: a plain float learning rate, so that either agent resumes either's files --
     def get_full_state_weights(self) -> dict:
@@ -169,6 +236,9 @@ class FastA2CAgent(SafeA2CAgent):
     # -- the update ----------------------------------------------------------------
     def train_actor_critic(self, input_dict: dict):
         self.set_train()
+        if self.minibatch_step is not None:
+            # the graph's outputs are overwritten by the next replay: keep copies
+            return tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in self.minibatch_step(input_dict))
         self.calc_gradients(input_dict)
         return self.train_result
 
