@@ -101,3 +101,20 @@ def test_the_cuda_graph_update_trains_as_the_eager_one(tmp_path):
         runs[name] = final_weights(cwd)
     for key, value in runs["eager"]["model"].items():
         torch.testing.assert_close(runs["graph"]["model"][key], value, atol=1e-4, rtol=1e-4, msg=key)
+
+
+@pytest.mark.gpu
+def test_a_cuda_epoch_runs_without_host_syncs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    env = {**os.environ, "ISAAC_RL_CHECK_SYNCS": "1", "ISAAC_RL_TRACEBACK": "1"}
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), "task=Ant", "num_envs=1024", "max_iterations=6", "headless=True"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "epoch 6/6" in result.stdout

@@ -22,14 +22,19 @@ device:
   hundreds (two graphs: with the observation normaliser learning, in the
   first mini-epoch, and frozen).
 
-It runs one sync per epoch, for the log. Selected by `params.algo.name:
+It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
+other host sync inside an epoch (from the third on: the first ones compile
+and record) raise, through torch.cuda.set_sync_debug_mode. Selected by `params.algo.name:
 a2c_continuous` (the shipped train configs); `a2c_continuous_stock` is
 rl_games' own agent, kept for comparison.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from rl_games.algos_torch.running_mean_std import RunningMeanStd
@@ -78,6 +83,19 @@ class DeviceAverageMeter(torch.nn.Module):
     def get_mean(self):
         """As rl_games reads it: (value_size,) for rewards, a scalar for lengths."""
         return self.mean.cpu().numpy()
+
+
+@contextmanager
+def host_syncs_raise(active: bool) -> Iterator[None]:
+    """Inside, a CUDA host sync raises (when `active`); see the module docstring."""
+    if not active:
+        yield
+        return
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 class GraphedMinibatchStep:
@@ -244,6 +262,14 @@ class FastA2CAgent(SafeA2CAgent):
 
     def train_epoch(self):
         a2c_common.A2CBase.train_epoch(self)
+        check = os.environ.get("ISAAC_RL_CHECK_SYNCS") == "1" and torch.device(self.ppo_device).type == "cuda" and self.epoch_num > 2
+        with host_syncs_raise(check):
+            result = self._epoch()
+        self.last_lr = float(self.lr.item())  # the epoch's one sync, for the log and checkpoints
+        return (*result[:9], self.last_lr, result[9])
+
+    def _epoch(self) -> tuple:
+        """Collection and update: no host sync in here."""
         self.set_eval()
         play_start = time.perf_counter()
         with torch.no_grad():
@@ -275,10 +301,9 @@ class FastA2CAgent(SafeA2CAgent):
             if self.normalize_input:
                 self.model.running_mean_std.eval()  # its statistics move once per epoch, as in rl_games
         update_end = time.perf_counter()
-        self.last_lr = float(self.lr.item())  # the epoch's one sync, for the log and checkpoints
         return (
             batch_dict["step_time"], play_end - play_start, update_end - play_end, update_end - play_start,
-            a_losses, c_losses, b_losses, entropies, kls, self.last_lr, lr_mul,
+            a_losses, c_losses, b_losses, entropies, kls, lr_mul,
         )  # fmt: skip
 
     def _mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
