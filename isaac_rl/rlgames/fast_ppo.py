@@ -160,8 +160,8 @@ class FastA2CAgent(SafeA2CAgent):
         super().__init__(base_name, params)
         if self.num_agents != 1 or self.is_rnn or self.has_central_value:
             raise ValueError(
-                "the fast a2c_continuous agent handles one agent per env, feed-forward networks and no central value; "
-                "use params.algo.name=a2c_continuous_stock for this config"
+                f"{self.config.get('name', 'this run')}: isaac_rl's agents handle one agent per env, feed-forward networks and "
+                "no central value; a2c_continuous_stock (rl_games' own agent) takes the rest"
             )
         self.game_rewards = DeviceAverageMeter((self.value_size,), self.games_to_track, self.ppo_device)
         self.game_shaped_rewards = DeviceAverageMeter((self.value_size,), self.games_to_track, self.ppo_device)

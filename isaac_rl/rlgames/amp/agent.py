@@ -13,6 +13,11 @@ Per epoch:
 3. a share of the rollout's AMP observations enters the replay buffer and
    fresh demo samples enter the demo buffer.
 
+It is isaac_rl's fast continuous agent (isaac_rl/rlgames/fast_ppo.py: no host
+syncs inside an epoch) with its minibatch step left unrecorded: the
+discriminator's statistics are gathered by Python code in that step, which a
+replayed CUDA graph would skip.
+
 The discriminator and AMP normalizer are part of the model, so rl_games'
 checkpoints carry them. The replay and demo buffers are not saved: a resumed
 run refills them.
@@ -23,7 +28,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import torch
-from rl_games.algos_torch.a2c_continuous import A2CAgent
 from rl_games.common.a2c_common import swap_and_flatten01
 
 from isaac_rl.rlgames.amp.config import AMPConfig
@@ -38,22 +42,21 @@ from isaac_rl.rlgames.amp.losses import (
 )
 from isaac_rl.rlgames.amp.model import ModelAMPContinuous, configure_amp_model
 from isaac_rl.rlgames.amp.replay_buffer import AMPReplayBuffer
-from isaac_rl.rlgames.checkpoint import SafeCheckpointMixin
+from isaac_rl.rlgames.fast_ppo import FastA2CAgent
 
 # demo samples fetched per call while filling the demo buffer (bounds memory)
 _DEMO_FETCH_CHUNK = 16384
 
 
-class AMPAgent(SafeCheckpointMixin, A2CAgent):
-    """rl_games' continuous PPO plus the discriminator, with isaac_rl's crash-safe checkpoints."""
+class AMPAgent(FastA2CAgent):
+    """The fast continuous PPO agent plus the discriminator, with isaac_rl's crash-safe checkpoints."""
 
     def __init__(self, base_name: str, params: dict) -> None:
         config = params["config"]
         self.amp_config = AMPConfig.from_train_config(config)
         self._amp_obs_shape = tuple(create_env_first(config).shape)
         super().__init__(base_name, params)
-        if self.num_agents != 1 or self.is_rnn or self.has_central_value:
-            raise ValueError("amp_continuous supports one agent per env, MLP policies and no central value network")
+        self.minibatch_step = None  # see the module docstring
         self._task = amp_task(self.vec_env)
         amp_dim = self._amp_obs_shape[0]
         cfg = self.amp_config
