@@ -1,9 +1,11 @@
-"""Which process of a `torchrun` multi-GPU run this is, and which GPU it drives.
+"""Which process of a `torchrun` multi-GPU run this is, and which device it drives.
 
 rl_games' own multi-GPU path (`multi_gpu: True`) opens the NCCL process group,
 averages gradients and lets global rank 0 write checkpoints and summaries.
 The environment is ours to place: each rank simulates its own envs on
-`cuda:LOCAL_RANK`.
+`cuda:LOCAL_RANK`. Without CUDA the ranks run on the CPU and isaac_rl's agents
+join a gloo group instead (isaac_rl/rlgames/fast_ppo.py): slow, but the same
+launch, rendezvous and gradient averaging, for CPU clusters and tests.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class Rank:
 
     @property
     def device(self) -> str:
-        return f"cuda:{self.local_rank}"
+        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
 
     @property
     def is_main(self) -> bool:
@@ -42,9 +44,7 @@ def current_rank(multi_gpu: bool) -> Rank:
     if missing:
         raise ValueError(f"multi_gpu=True runs one process per GPU under torchrun (missing {', '.join(missing)}): {TORCHRUN_HINT}")
     rank = Rank(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"]))
-    if not torch.cuda.is_available():
-        raise ValueError("multi_gpu=True needs CUDA GPUs (rl_games averages gradients over NCCL); this machine has none")
-    if rank.local_rank >= torch.cuda.device_count():
+    if torch.cuda.is_available() and rank.local_rank >= torch.cuda.device_count():
         raise ValueError(
             f"LOCAL_RANK={rank.local_rank} but this node has {torch.cuda.device_count()} GPU(s): "
             f"give --nproc_per_node at most the GPU count"
@@ -54,7 +54,8 @@ def current_rank(multi_gpu: bool) -> Rank:
 
 def bind(rank: Rank) -> None:
     """Make `rank.device` the current CUDA device, so that nothing of this rank lands on cuda:0 by default."""
-    torch.cuda.set_device(rank.local_rank)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(rank.local_rank)
 
 
 def shutdown() -> None:

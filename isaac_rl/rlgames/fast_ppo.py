@@ -157,7 +157,14 @@ class FastA2CAgent(SafeA2CAgent):
     """`a2c_continuous` without host synchronisation inside an epoch (see the module docstring)."""
 
     def __init__(self, base_name, params) -> None:
+        config = params["config"]
+        # rl_games would open an NCCL group and bind cuda:LOCAL_RANK; without CUDA the ranks join a gloo group instead
+        cpu_ranks = bool(config.get("multi_gpu")) and not torch.cuda.is_available()
+        if cpu_ranks:
+            config["multi_gpu"] = False
         super().__init__(base_name, params)
+        if cpu_ranks:
+            self._join_gloo_group()
         if self.num_agents != 1 or self.is_rnn or self.has_central_value:
             raise ValueError(
                 f"{self.config.get('name', 'this run')}: isaac_rl's agents handle one agent per env, feed-forward networks and "
@@ -175,6 +182,26 @@ class FastA2CAgent(SafeA2CAgent):
         self.adaptive_lr = isinstance(self.scheduler, schedulers.AdaptiveScheduler)
         graphs = on_cuda and not self.multi_gpu and not self.mixed_precision and self.config.get("cuda_graph_update", True)
         self.minibatch_step = GraphedMinibatchStep(self) if graphs else None
+
+    def _join_gloo_group(self) -> None:
+        """What rl_games' multi-GPU set-up does, on the CPU: ranks from torchrun, a gloo group, stats from rank 0."""
+        self.multi_gpu = self.config["multi_gpu"] = True
+        self.local_rank, self.global_rank = int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"])
+        self.world_size = int(os.environ["WORLD_SIZE"])
+        torch.distributed.init_process_group("gloo", rank=self.global_rank, world_size=self.world_size)
+        if self.global_rank != 0:
+            self.print_stats = False
+
+    def train(self):
+        if not (self.multi_gpu and not torch.cuda.is_available()):
+            return super().train()
+        # rl_games' train() binds cuda:LOCAL_RANK under multi_gpu; CPU ranks have no GPU to bind
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
+            return super().train()
+        finally:
+            torch.cuda.set_device = set_device
 
     # -- checkpoints: a plain float learning rate, so that either agent resumes either's files --
     def get_full_state_weights(self) -> dict:
