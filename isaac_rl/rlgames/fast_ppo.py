@@ -24,9 +24,11 @@ device:
 
 It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
 other host sync inside an epoch (from the third on: the first ones compile
-and record) raise, through torch.cuda.set_sync_debug_mode. Selected by `params.algo.name:
-a2c_continuous` (the shipped train configs); `a2c_continuous_stock` is
-rl_games' own agent, kept for comparison.
+and record) raise, through torch.cuda.set_sync_debug_mode.
+
+Selected by `params.algo.name: a2c_continuous` (the shipped train configs);
+`a2c_continuous_stock` is rl_games' own agent, kept for comparison. Without
+CUDA, `multi_gpu` ranks average over a gloo group (isaac_rl/rlgames/distributed.py).
 """
 
 from __future__ import annotations
