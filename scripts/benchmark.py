@@ -170,7 +170,7 @@ def recording_rate(env: VecTask, length: int, steps: int, warmup: int, directory
 
 
 # isaac_rl's agents and rl_games' own ones they stand in for (isaac_rl/rlgames/agents.py)
-STOCK_AGENTS = {"a2c_continuous": "a2c_continuous_stock"}
+STOCK_AGENTS = {"a2c_continuous": "a2c_continuous_stock", "amp_continuous": "amp_continuous_stock"}
 
 
 def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int, algo: str | None = None) -> dict[str, float]:

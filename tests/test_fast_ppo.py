@@ -52,8 +52,19 @@ def test_the_learning_rate_moves_with_the_kl_as_rl_games_moves_it():
     assert lr == agent.scheduler.max_lr
 
 
-def final_weights(cwd):
-    (checkpoint,) = (newest_run_dir(cwd / "runs" / "Cartpole") / "nn").glob("last_Cartpole_ep_2_*.pth")
+def test_the_normalisers_are_found_also_as_torchscript_modules():
+    # rl_games' models hold torch.jit.script(RunningMeanStd(...)), no longer an instance of the class: the fast agent
+    # must still find them, or its recorded graphs keep reading statistics the normaliser no longer updates
+    from rl_games.algos_torch.running_mean_std import RunningMeanStd
+
+    from isaac_rl.rlgames.fast_ppo import is_running_mean_std
+
+    assert is_running_mean_std(torch.jit.script(RunningMeanStd((3,)))) and is_running_mean_std(RunningMeanStd((3,)))
+    assert not is_running_mean_std(torch.nn.Linear(3, 3))
+
+
+def final_weights(cwd, epoch=2):
+    (checkpoint,) = (newest_run_dir(cwd / "runs" / "Cartpole") / "nn").glob(f"last_Cartpole_ep_{epoch}_*.pth")
     return load_checkpoint(checkpoint)
 
 
@@ -91,16 +102,18 @@ def test_a_run_of_one_agent_resumes_with_the_other(tmp_path):
 
 
 @pytest.mark.gpu
-def test_the_cuda_graph_update_trains_as_the_eager_one(tmp_path):
+def test_the_cuda_graphs_train_as_the_eager_agent(tmp_path):
+    # epochs of 16 env steps and 8 minibatch steps; the first 3 of each run eagerly, then are recorded and replayed
     runs = {}
-    for name, extra in (("graph", []), ("eager", ["train.params.config.cuda_graph_update=False"])):
+    for name, extra in (("graphs", []), ("eager", ["+train.params.config.cuda_graphs=False"])):
         cwd = tmp_path / name
         cwd.mkdir()
-        result = run_train("task=Cartpole", "num_envs=256", "max_iterations=2", "seed=3", "sim_device=cuda:0", "rl_device=cuda:0", *extra, cwd=cwd)
+        result = run_train("task=Cartpole", "num_envs=256", "max_iterations=3", "seed=3", "sim_device=cuda:0", "rl_device=cuda:0", *extra, cwd=cwd)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        runs[name] = final_weights(cwd)
-    for key, value in runs["eager"]["model"].items():
-        torch.testing.assert_close(runs["graph"]["model"][key], value, atol=1e-4, rtol=1e-4, msg=key)
+        runs[name] = final_weights(cwd, epoch=3)
+    for key, value in runs["eager"]["model"].items():  # the normalisers' statistics included
+        torch.testing.assert_close(runs["graphs"]["model"][key], value, atol=1e-4, rtol=1e-4)
+    assert runs["graphs"]["optimizer"]["param_groups"][0]["lr"] == pytest.approx(runs["eager"]["optimizer"]["param_groups"][0]["lr"])
 
 
 @pytest.mark.gpu

@@ -14,13 +14,15 @@ device:
   device and is updated from the done mask; it is read once per epoch;
 - the adaptive learning rate is a tensor that Adam (fused) reads on the
   device, moved by the KL as rl_games' AdaptiveScheduler moves it;
-- observers get the done mask (a bool tensor) instead of done indices;
-- on CUDA (single GPU, `params.config.cuda_graph_update`, default on) each
-  minibatch step (forward, losses, backward, gradient clipping, Adam) is
-  rl_games' own `calc_gradients`, recorded once as a CUDA graph and replayed
-  with the minibatch copied into its inputs: a few kernel launches instead of
-  hundreds (two graphs: with the observation normaliser learning, in the
-  first mini-epoch, and frozen).
+- observers get the done mask (a bool tensor, valid until the next env
+  step) instead of done indices;
+- on CUDA (`params.config.cuda_graphs`, default on) the rollout's work
+  around each env step (the policy, buffer writes, reward bookkeeping) is
+  recorded as two CUDA graphs (the actions' N(0, 1) draw stays outside them,
+  so that recorded and eager runs draw the same numbers), and each minibatch step (forward, losses,
+  backward, gradient clipping, Adam: rl_games' own `calc_gradients`) as one
+  per observation-normaliser mode (learning or frozen; not under multi_gpu, whose gradient all-reduce stays eager): a few launches
+  where there were hundreds of small kernels, each launched by Python.
 
 It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
 other host sync inside an epoch (from the third on: the first ones compile
@@ -35,10 +37,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
+from rl_games.algos_torch.models import ModelA2CContinuousLogStd
 from rl_games.algos_torch.running_mean_std import RunningMeanStd
 from rl_games.common import a2c_common, schedulers
 from rl_games.common.a2c_common import swap_and_flatten01
@@ -100,59 +104,88 @@ def host_syncs_raise(active: bool) -> Iterator[None]:
         torch.cuda.set_sync_debug_mode("default")
 
 
-class GraphedMinibatchStep:
-    """The agent's `calc_gradients` recorded as CUDA graphs and replayed on copies of each minibatch.
+class SampleWithoutHostSync:
+    """rl_games' Gaussian policy, its actions drawn as N(0, 1) * sigma + mu.
 
-    The first `WARM_UP` calls run eagerly on a side stream (they are real
-    training steps, and they create Adam's state and cuBLAS workspaces before
-    recording); then one graph per normaliser mode is recorded and replayed.
-    Recording runs no kernels, so the recording call replays its graph too.
+    torch.distributions.Normal.sample (torch.normal with a tensor of standard
+    deviations) checks on the host that they are >= 0: a sync every env step.
+    The draw made here is the one torch.normal makes (it fills N(0, 1) and
+    scales it the same way), so the actions are the same numbers. The
+    N(0, 1) draw may come in as `input_dict["noise"]` (the rollout's recorded
+    graph takes it as an input rather than drawing inside the graph).
     """
 
-    WARM_UP = 3
+    def forward(self, input_dict: dict) -> dict:
+        if input_dict.get("is_train", True):
+            return super().forward(input_dict)
+        input_dict["obs"] = self.norm_obs(input_dict["obs"])
+        mu, logstd, value, states = self.a2c_network(input_dict)
+        sigma = torch.exp(logstd)
+        noise = input_dict.get("noise")
+        actions = (torch.randn_like(mu) if noise is None else noise.clone()).mul_(sigma).add_(mu)
+        return {
+            "neglogpacs": torch.squeeze(self.neglogp(actions, mu, sigma, logstd)),
+            "values": self.denorm_value(value),
+            "actions": actions,
+            "rnn_states": states,
+            "mus": mu,
+            "sigmas": sigma,
+        }
 
-    def __init__(self, agent: "FastA2CAgent") -> None:
-        self.agent = agent
+
+def sample_without_host_sync(model: torch.nn.Module) -> None:
+    """Give `model` (rl_games' Gaussian policy network or a subclass, e.g. AMP's) SampleWithoutHostSync's sampling."""
+    model = getattr(model, "_orig_mod", model)  # under torch.compile
+    cls = type(model)
+    if issubclass(cls, ModelA2CContinuousLogStd.Network) and not issubclass(cls, SampleWithoutHostSync):
+        model.__class__ = type(cls.__name__, (SampleWithoutHostSync, cls), {"__module__": cls.__module__})
+
+
+def is_running_mean_std(module: torch.nn.Module) -> bool:
+    """rl_games' RunningMeanStd, also as the TorchScript module its models make of it (no longer an instance of it)."""
+    return isinstance(module, RunningMeanStd) or getattr(module, "original_name", None) == RunningMeanStd.__name__
+
+
+class CudaGraphed:
+    """`fn(**inputs)`, run eagerly for its first `warm_up` calls, then recorded once as a CUDA graph and replayed.
+
+    Each call copies its tensor arguments into the graph's own input tensors
+    (their shapes must not change). `fn` may read other state only where it
+    stays at the same address (parameters, optimizer state, buffers kept in
+    place); what it returns is overwritten by the next call. The warm-up calls
+    run on a side stream, as torch.cuda.graphs asks: lazy initialisations
+    (cuBLAS workspaces, Adam's state) happen before the recording.
+    Recording runs no kernels, so the recording call replays the graph too.
+    """
+
+    def __init__(self, fn: Callable[..., Any], device: torch.device, warm_up: int = 3) -> None:
+        self.fn = fn
+        self.warm_up_left = warm_up
+        self.stream = torch.cuda.Stream(device)
         self.inputs: dict[str, torch.Tensor] | None = None
-        self.graphs: dict[bool, tuple[torch.cuda.CUDAGraph, tuple]] = {}
-        self.warm_up_left = self.WARM_UP
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.outputs: Any = None
 
-    def __call__(self, minibatch: dict) -> tuple:
-        agent = self.agent
+    def __call__(self, **inputs: torch.Tensor) -> Any:
         if self.inputs is None:
-            self.inputs = {k: v.clone() for k, v in minibatch.items() if isinstance(v, torch.Tensor)}
-        for key, value in self.inputs.items():
-            value.copy_(minibatch[key])
-        mode = bool(agent.normalize_input and agent.model.running_mean_std.training)
+            self.inputs = {name: value.clone() for name, value in inputs.items()}
+        else:
+            for name, value in inputs.items():
+                self.inputs[name].copy_(value)
         if self.warm_up_left > 0:
             self.warm_up_left -= 1
-            stream = torch.cuda.Stream(agent.ppo_device)
-            stream.wait_stream(torch.cuda.current_stream(agent.ppo_device))
-            with torch.cuda.stream(stream):
-                agent.calc_gradients(self.inputs)
-            torch.cuda.current_stream(agent.ppo_device).wait_stream(stream)
-            return agent.train_result
-        if mode not in self.graphs:
-            self.graphs[mode] = self._record()
-        graph, outputs = self.graphs[mode]
-        graph.replay()
-        return outputs
-
-    def _record(self) -> tuple[torch.cuda.CUDAGraph, tuple]:
-        agent = self.agent
-        # rl_games' RunningMeanStd assigns new tensors to its buffers when it learns; a graph would keep reading
-        # the ones it was recorded with, so the recording writes the new values back into those
-        buffers = [(module, dict(module.named_buffers(recurse=False))) for module in agent.model.modules() if isinstance(module, RunningMeanStd)]
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            agent.calc_gradients(self.inputs)
-            for module, originals in buffers:
-                for name, original in originals.items():
-                    current = getattr(module, name)
-                    if current is not original:
-                        original.copy_(current)
-                        setattr(module, name, original)
-        return graph, agent.train_result
+            current = torch.cuda.current_stream(self.stream.device)
+            self.stream.wait_stream(current)
+            with torch.cuda.stream(self.stream):
+                outputs = self.fn(**self.inputs)
+            current.wait_stream(self.stream)
+            return outputs
+        if self.graph is None:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.outputs = self.fn(**self.inputs)
+        self.graph.replay()
+        return self.outputs
 
 
 class FastA2CAgent(SafeA2CAgent):
@@ -172,6 +205,7 @@ class FastA2CAgent(SafeA2CAgent):
                 f"{self.config.get('name', 'this run')}: isaac_rl's agents handle one agent per env, feed-forward networks and "
                 "no central value; a2c_continuous_stock (rl_games' own agent) takes the rest"
             )
+        sample_without_host_sync(self.model)
         self.game_rewards = DeviceAverageMeter((self.value_size,), self.games_to_track, self.ppo_device)
         self.game_shaped_rewards = DeviceAverageMeter((self.value_size,), self.games_to_track, self.ppo_device)
         self.game_lengths = DeviceAverageMeter((), self.games_to_track, self.ppo_device)
@@ -182,8 +216,25 @@ class FastA2CAgent(SafeA2CAgent):
             self.model.parameters(), lr=self.lr, eps=1e-08, weight_decay=self.weight_decay, fused=True, capturable=on_cuda
         )
         self.adaptive_lr = isinstance(self.scheduler, schedulers.AdaptiveScheduler)
-        graphs = on_cuda and not self.multi_gpu and not self.mixed_precision and self.config.get("cuda_graph_update", True)
-        self.minibatch_step = GraphedMinibatchStep(self) if graphs else None
+        # rl_games' normalisers assign new tensors to their buffers when they learn; recorded graphs read the ones
+        # they were recorded with, so the new values are copied back into those (_keep_buffers_in_place)
+        self._pinned_buffers = [
+            (module, name, buffer)
+            for module in self.model.modules() if is_running_mean_std(module)
+            for name, buffer in module.named_buffers(recurse=False)
+        ]  # fmt: skip
+        self._rollout_index = torch.zeros(1, dtype=torch.long, device=self.ppo_device)  # the env step of the rollout
+        self._no_time_outs = torch.zeros(self.num_actors, device=self.ppo_device)
+        self._action_noise_shape = (self.num_actors, self.actions_num)
+        self._policy_step: Callable[..., dict] = self._act
+        self._bookkeeping_step: Callable[..., torch.Tensor] = self._record_step
+        graphs = on_cuda and not self.mixed_precision and not isinstance(self.obs_shape, dict) and self.config.get("cuda_graphs", True)
+        if graphs:
+            device = torch.device(self.ppo_device)
+            self._policy_step, self._bookkeeping_step = CudaGraphed(self._act, device), CudaGraphed(self._record_step, device)
+        # the minibatch step's gradient all-reduce (multi_gpu) stays outside graphs
+        self.graph_update = graphs and not self.multi_gpu
+        self._minibatch_steps: dict[bool, CudaGraphed] = {}  # one per normaliser mode (learning or frozen)
 
     def _join_gloo_group(self) -> None:
         """What rl_games' multi-GPU set-up does, on the CPU: ranks from torchrun, a gloo group, stats from rank 0."""
@@ -240,36 +291,19 @@ class FastA2CAgent(SafeA2CAgent):
 
     # -- collection --------------------------------------------------------------
     def play_steps(self) -> dict:
+        self._keep_buffers_in_place()
+        self._rollout_index.zero_()
         step_time = 0.0
-        for n in range(self.horizon_length):
-            res_dict = self.get_action_values(self.obs)
-            self.experience_buffer.update_data("obses", n, self.obs["obs"])
-            self.experience_buffer.update_data("dones", n, self.dones)
-            for k in self.update_list:
-                self.experience_buffer.update_data(k, n, res_dict[k])
-
+        for _ in range(self.horizon_length):
+            noise = torch.randn(self._action_noise_shape, device=self.ppo_device)
+            policy = self._policy_step(obs=self.obs["obs"], dones=self.dones, noise=noise)
             started = time.perf_counter()
-            self.obs, rewards, self.dones, infos = self.env_step(res_dict["actions"])
+            self.obs, rewards, self.dones, infos = self.env_step(policy["actions"])
             step_time += time.perf_counter() - started
-
-            shaped_rewards = self.rewards_shaper(rewards)
-            if self.value_bootstrap and "time_outs" in infos:
-                shaped_rewards.add_(self.gamma * res_dict["values"] * self.cast_obs(infos["time_outs"]).unsqueeze(1).float())
-            self.experience_buffer.update_data("rewards", n, shaped_rewards)
-
-            self.current_rewards.add_(rewards)
-            self.current_shaped_rewards.add_(shaped_rewards)
-            self.current_lengths.add_(1)
-            done = self.dones.bool()
-            self.game_rewards.update_masked(self.current_rewards, done)
-            self.game_shaped_rewards.update_masked(self.current_shaped_rewards, done)
-            self.game_lengths.update_masked(self.current_lengths, done)
+            time_outs = infos.get("time_outs") if self.value_bootstrap else None
+            time_outs = self._no_time_outs if time_outs is None else time_outs
+            done = self._bookkeeping_step(rewards=rewards, dones=self.dones, values=policy["values"], time_outs=time_outs)
             self.algo_observer.process_infos(infos, done)
-
-            not_done = (~done).float().unsqueeze(1)
-            self.current_rewards.mul_(not_done)
-            self.current_shaped_rewards.mul_(not_done)
-            self.current_lengths.mul_(not_done.squeeze(1))
 
         last_values = self.get_values(self.obs)
         tensors = self.experience_buffer.tensor_dict
@@ -280,22 +314,74 @@ class FastA2CAgent(SafeA2CAgent):
         batch_dict["step_time"] = step_time
         return batch_dict
 
+    def _act(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor) -> dict:
+        """The policy on `obs` (actions mu + sigma * `noise`); the step's observations, dones and policy outputs go into
+        the experience buffer."""
+        self.model.eval()
+        res_dict = self.model({"is_train": False, "prev_actions": None, "obs": self._preproc_obs(obs), "noise": noise})
+        buffers, index = self.experience_buffer.tensor_dict, self._rollout_index
+        for name, value in (("obses", obs), ("dones", dones), *((k, res_dict[k]) for k in self.update_list)):
+            buffers[name].index_copy_(0, index, value.to(buffers[name].dtype).unsqueeze(0))
+        return {"actions": res_dict["actions"], "values": res_dict["values"]}
+
+    def _record_step(self, rewards: torch.Tensor, dones: torch.Tensor, values: torch.Tensor, time_outs: torch.Tensor) -> torch.Tensor:
+        """Rewards into the buffer (bootstrapped on time-outs), episode statistics; the done mask out."""
+        shaped_rewards = self.rewards_shaper(rewards)
+        if self.value_bootstrap:
+            shaped_rewards = shaped_rewards + self.gamma * values * time_outs.to(values.device).unsqueeze(1).float()
+        self.experience_buffer.tensor_dict["rewards"].index_copy_(0, self._rollout_index, shaped_rewards.unsqueeze(0))
+        self._rollout_index.add_(1)
+
+        self.current_rewards.add_(rewards)
+        self.current_shaped_rewards.add_(shaped_rewards)
+        self.current_lengths.add_(1)
+        done = dones.bool()
+        self.game_rewards.update_masked(self.current_rewards, done)
+        self.game_shaped_rewards.update_masked(self.current_shaped_rewards, done)
+        self.game_lengths.update_masked(self.current_lengths, done)
+        not_done = (~done).float().unsqueeze(1)
+        self.current_rewards.mul_(not_done)
+        self.current_shaped_rewards.mul_(not_done)
+        self.current_lengths.mul_(not_done.squeeze(1))
+        return done
+
+    def _keep_buffers_in_place(self) -> None:
+        for module, name, buffer in self._pinned_buffers:
+            current = getattr(module, name)
+            if current is not buffer:
+                buffer.copy_(current)
+                setattr(module, name, buffer)
+
     # -- the update ----------------------------------------------------------------
     def train_actor_critic(self, input_dict: dict):
         self.set_train()
-        if self.minibatch_step is not None:
-            # the graph's outputs are overwritten by the next replay: keep copies
-            return tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in self.minibatch_step(input_dict))
-        self.calc_gradients(input_dict)
+        if not self.graph_update:
+            self.calc_gradients(input_dict)
+            return self.train_result
+        mode = bool(self.normalize_input and self.model.running_mean_std.training)
+        if mode not in self._minibatch_steps:
+            self._minibatch_steps[mode] = CudaGraphed(self._minibatch_step, torch.device(self.ppo_device))
+        result = self._minibatch_steps[mode](**{k: v for k, v in input_dict.items() if isinstance(v, torch.Tensor)})
+        # the next replay overwrites the graph's outputs: keep copies
+        return tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in result)
+
+    def _minibatch_step(self, **minibatch: torch.Tensor) -> tuple:
+        self.calc_gradients(minibatch)
+        self._keep_buffers_in_place()
         return self.train_result
 
     def train_epoch(self):
         a2c_common.A2CBase.train_epoch(self)
         check = os.environ.get("ISAAC_RL_CHECK_SYNCS") == "1" and torch.device(self.ppo_device).type == "cuda" and self.epoch_num > 2
+        started = time.perf_counter()
         with host_syncs_raise(check):
             result = self._epoch()
         self.last_lr = float(self.lr.item())  # the epoch's one sync, for the log and checkpoints
-        return (*result[:9], self.last_lr, result[9])
+        # the host ran ahead of the GPU inside the epoch: only after the sync do its clocks give the epoch's time
+        # (the collection's share is then the time to launch it, the update's the rest)
+        total_time = time.perf_counter() - started
+        step_time, play_time, losses, lr_mul = result
+        return (step_time, play_time, total_time - play_time, total_time, *losses, self.last_lr, lr_mul)
 
     def _epoch(self) -> tuple:
         """Collection and update: no host sync in here."""
@@ -329,11 +415,7 @@ class FastA2CAgent(SafeA2CAgent):
             kls.append(mean_kl)
             if self.normalize_input:
                 self.model.running_mean_std.eval()  # its statistics move once per epoch, as in rl_games
-        update_end = time.perf_counter()
-        return (
-            batch_dict["step_time"], play_end - play_start, update_end - play_end, update_end - play_start,
-            a_losses, c_losses, b_losses, entropies, kls, lr_mul,
-        )  # fmt: skip
+        return batch_dict["step_time"], play_end - play_start, (a_losses, c_losses, b_losses, entropies, kls), lr_mul
 
     def _mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
         if self.multi_gpu:

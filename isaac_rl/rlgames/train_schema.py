@@ -52,8 +52,8 @@ CONFIG: dict[str, Any] = {
     "bound_loss_type": s.choice("bound", "regularisation"),
     "grad_norm": _POSITIVE,
     "truncate_grads": s.BOOLEAN,
-    # isaac_rl's a2c_continuous: record each minibatch step as a CUDA graph (isaac_rl/rlgames/fast_ppo.py)
-    "cuda_graph_update": s.BOOLEAN,
+    # isaac_rl's a2c_continuous: record the rollout's step and each minibatch step as CUDA graphs (isaac_rl/rlgames/fast_ppo.py)
+    "cuda_graphs": s.BOOLEAN,
     "weight_decay": _NON_NEGATIVE,
     "horizon_length": s.integer(1),
     "minibatch_size": s.integer(1),

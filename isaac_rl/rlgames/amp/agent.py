@@ -13,10 +13,12 @@ Per epoch:
 3. a share of the rollout's AMP observations enters the replay buffer and
    fresh demo samples enter the demo buffer.
 
-It is isaac_rl's fast continuous agent (isaac_rl/rlgames/fast_ppo.py: no host
-syncs inside an epoch) with its minibatch step left unrecorded: the
-discriminator's statistics are gathered by Python code in that step, which a
-replayed CUDA graph would skip.
+`AMPAgent` is built on isaac_rl's fast continuous agent
+(isaac_rl/rlgames/fast_ppo.py: no host syncs inside an epoch) with its
+minibatch step left unrecorded: the discriminator's statistics are gathered by
+Python code in that step, which a replayed CUDA graph would skip.
+`StockAMPAgent` (`amp_continuous_stock`) is the same on rl_games' own agent,
+kept for comparison.
 
 The discriminator and AMP normalizer are part of the model, so rl_games'
 checkpoints carry them. The replay and demo buffers are not saved: a resumed
@@ -41,6 +43,7 @@ from isaac_rl.rlgames.amp.losses import (
     style_reward,
 )
 from isaac_rl.rlgames.amp.model import ModelAMPContinuous, configure_amp_model
+from isaac_rl.rlgames.agents import SafeA2CAgent
 from isaac_rl.rlgames.amp.replay_buffer import AMPReplayBuffer
 from isaac_rl.rlgames.fast_ppo import FastA2CAgent
 
@@ -48,15 +51,14 @@ from isaac_rl.rlgames.fast_ppo import FastA2CAgent
 _DEMO_FETCH_CHUNK = 16384
 
 
-class AMPAgent(FastA2CAgent):
-    """The fast continuous PPO agent plus the discriminator, with isaac_rl's crash-safe checkpoints."""
+class AMPMixin:
+    """The discriminator, its buffers and losses, on top of a continuous PPO agent of rl_games' shape."""
 
     def __init__(self, base_name: str, params: dict) -> None:
         config = params["config"]
         self.amp_config = AMPConfig.from_train_config(config)
         self._amp_obs_shape = tuple(create_env_first(config).shape)
         super().__init__(base_name, params)
-        self.minibatch_step = None  # see the module docstring
         self._task = amp_task(self.vec_env)
         amp_dim = self._amp_obs_shape[0]
         cfg = self.amp_config
@@ -187,3 +189,15 @@ class AMPAgent(FastA2CAgent):
                 f"disc loss {means.get('disc_loss', float('nan')):.3f}, accuracy policy {means.get('disc_policy_acc', float('nan')):.2f} "
                 f"demo {means.get('disc_demo_acc', float('nan')):.2f}"
             )
+
+
+class AMPAgent(AMPMixin, FastA2CAgent):
+    """`amp_continuous`: the fast continuous PPO agent plus the discriminator, with isaac_rl's crash-safe checkpoints."""
+
+    def __init__(self, base_name: str, params: dict) -> None:
+        super().__init__(base_name, params)
+        self.graph_update = False  # see the module docstring
+
+
+class StockAMPAgent(AMPMixin, SafeA2CAgent):
+    """`amp_continuous_stock`: rl_games' continuous PPO agent plus the discriminator (for comparison)."""
