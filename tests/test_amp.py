@@ -243,9 +243,10 @@ TINY = [
 ]
 
 
-def test_amp_trains_saves_the_discriminator_and_plays(tmp_path):
+@pytest.mark.parametrize("algo", ["amp_continuous", "amp_continuous_stock"])  # isaac_rl's agent, and on rl_games' own
+def test_amp_trains_saves_the_discriminator_and_plays(algo, tmp_path):
     result = run_train(
-        *TINY, "num_envs=8", "max_iterations=2", "train.params.config.horizon_length=8",
+        *TINY, "num_envs=8", "max_iterations=2", "train.params.config.horizon_length=8", f"train.params.algo.name={algo}",
         "train.params.config.minibatch_size=32", "train.params.config.mini_epochs=2", cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
