@@ -16,13 +16,14 @@ device:
   device, moved by the KL as rl_games' AdaptiveScheduler moves it;
 - observers get the done mask (a bool tensor, valid until the next env
   step) instead of done indices;
-- on CUDA (`params.config.cuda_graphs`, default on) the rollout's work
-  around each env step (the policy, buffer writes, reward bookkeeping) is
-  recorded as two CUDA graphs (the actions' N(0, 1) draw stays outside them,
-  so that recorded and eager runs draw the same numbers), and each minibatch step (forward, losses,
-  backward, gradient clipping, Adam: rl_games' own `calc_gradients`) as one
-  per observation-normaliser mode (learning or frozen; not under multi_gpu, whose gradient all-reduce stays eager): a few launches
-  where there were hundreds of small kernels, each launched by Python.
+- on CUDA (`params.config.cuda_graphs`, default on; not yet under
+  multi_gpu) the rollout's work around each env step (the policy, buffer
+  writes, reward bookkeeping) is recorded as two CUDA graphs (the actions'
+  N(0, 1) draw stays outside them, so that recorded and eager runs draw the
+  same numbers), and each minibatch step (forward, losses, backward, gradient
+  clipping, Adam: rl_games' own `calc_gradients`) as one per
+  observation-normaliser mode (learning or frozen): a few launches where
+  there were hundreds of small kernels, each launched by Python.
 
 It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
 other host sync inside an epoch (from the third on: the first ones compile
@@ -228,12 +229,14 @@ class FastA2CAgent(SafeA2CAgent):
         self._action_noise_shape = (self.num_actors, self.actions_num)
         self._policy_step: Callable[..., dict] = self._act
         self._bookkeeping_step: Callable[..., torch.Tensor] = self._record_step
-        graphs = on_cuda and not self.mixed_precision and not isinstance(self.obs_shape, dict) and self.config.get("cuda_graphs", True)
+        # not yet under multi_gpu: recorded graphs on several GPUs are untested there (and the minibatch step's
+        # gradient all-reduce would have to stay outside them)
+        graphs = on_cuda and not self.multi_gpu and not self.mixed_precision and not isinstance(self.obs_shape, dict)
+        graphs = graphs and self.config.get("cuda_graphs", True)
         if graphs:
             device = torch.device(self.ppo_device)
             self._policy_step, self._bookkeeping_step = CudaGraphed(self._act, device), CudaGraphed(self._record_step, device)
-        # the minibatch step's gradient all-reduce (multi_gpu) stays outside graphs
-        self.graph_update = graphs and not self.multi_gpu
+        self.graph_update = graphs
         self._minibatch_steps: dict[bool, CudaGraphed] = {}  # one per normaliser mode (learning or frozen)
 
     def _join_gloo_group(self) -> None:
