@@ -10,6 +10,8 @@ composed, so task configs are identical) plus:
     warmup=N          untimed env steps before each of them        (default 50)
     epochs=N          timed PPO epochs for (d); 0 skips training   (default 10)
     warmup_epochs=N   untimed PPO epochs before them               (default 1)
+    split=1           also split (d)'s epochs into collection and update, with a
+                      synchronisation between them (which costs the overlap)  (default 0)
     --json            print one JSON object on stdout, nothing else
 
 Reports, in env-steps per second:
@@ -56,7 +58,7 @@ from isaac_rl.utils.schema import ConfigError
 from isaac_rl.utils.seeding import set_seed
 
 # benchmark setting: (default, smallest accepted value)
-SETTINGS = {"steps": (1000, 1), "warmup": (50, 0), "epochs": (10, 0), "warmup_epochs": (1, 0)}
+SETTINGS = {"steps": (1000, 1), "warmup": (50, 0), "epochs": (10, 0), "warmup_epochs": (1, 0), "split": (0, 0)}
 
 
 def parse_args(argv: list[str]) -> tuple[dict[str, int], bool, list[str]]:
@@ -128,16 +130,18 @@ def task_rate(env: VecTask, steps: int, warmup: int) -> float:
 
 
 class EpochTimer(AlgoObserver):
-    """Times each PPO epoch by wrapping the agent's `train_epoch`."""
+    """Times each PPO epoch by wrapping the agent's `train_epoch` (and with `split`, its `play_steps` too)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, split: bool = False) -> None:
         super().__init__()
         self.device = device
+        self.split = split
         # per epoch: (frames, rl_games' env-step seconds, synchronised wall seconds)
         self.epochs: list[tuple[int, float, float]] = []
+        self.collections: list[float] = []  # with split: each epoch's synchronised collection seconds
 
     def after_init(self, algo) -> None:
-        train_epoch = algo.train_epoch
+        train_epoch, play_steps = algo.train_epoch, algo.play_steps
 
         def timed_train_epoch():
             synchronize(self.device)
@@ -148,7 +152,17 @@ class EpochTimer(AlgoObserver):
             self.epochs.append((int(algo.curr_frames), float(result[0]), time.perf_counter() - start))
             return result
 
+        def timed_play_steps():
+            synchronize(self.device)
+            start = time.perf_counter()
+            batch = play_steps()
+            synchronize(self.device)
+            self.collections.append(time.perf_counter() - start)
+            return batch
+
         algo.train_epoch = timed_train_epoch
+        if self.split:
+            algo.play_steps = timed_play_steps
 
 
 def recording_rate(env: VecTask, length: int, steps: int, warmup: int, directory: Path) -> float:
@@ -173,8 +187,11 @@ def recording_rate(env: VecTask, length: int, steps: int, warmup: int, directory
 STOCK_AGENTS = {"a2c_continuous": "a2c_continuous_stock", "amp_continuous": "amp_continuous_stock"}
 
 
-def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int, algo: str | None = None) -> dict[str, float]:
-    """(d) rl_games PPO on `env` for warmup_epochs + epochs (with agent `algo`, else the config's); fps over the timed epochs."""
+def ppo_rates(
+    env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int, algo: str | None = None, split: bool = False
+) -> dict[str, float]:
+    """(d) rl_games PPO on `env` for warmup_epochs + epochs (with agent `algo`, else the config's); fps over the timed
+    epochs, and with `split` the mean collection and update milliseconds of an epoch."""
     train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
     params = train_cfg["params"]
     if algo is not None:
@@ -185,7 +202,7 @@ def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int, al
     params["seed"] = cfg.seed
     params["load_checkpoint"] = False
 
-    timer = EpochTimer(torch.device(cfg.rl_device))
+    timer = EpochTimer(torch.device(cfg.rl_device), split)
     runner = launch.build_runner(lambda **kwargs: env, observers=[timer])
     with tempfile.TemporaryDirectory() as train_dir:
         config["train_dir"] = train_dir
@@ -194,11 +211,15 @@ def ppo_rates(env: VecTask, cfg: DictConfig, epochs: int, warmup_epochs: int, al
     if not timed:
         raise RuntimeError(f"PPO ran {len(timer.epochs)} epochs, fewer than warmup_epochs + epochs = {warmup_epochs + epochs}")
     frames = sum(f for f, _, _ in timed)
-    return {
+    rates = {
         "ppo_step_fps": frames / sum(s for _, s, _ in timed),
         "ppo_total_fps": frames / sum(w for _, _, w in timed),
         "ppo_frames_per_epoch": timed[0][0],
     }
+    if split:
+        collection_ms = 1e3 * sum(timer.collections[warmup_epochs:]) / len(timed)
+        rates.update(ppo_collection_ms=collection_ms, ppo_update_ms=1e3 * sum(w for _, _, w in timed) / len(timed) - collection_ms)
+    return rates
 
 
 def benchmark(cfg: DictConfig, settings: dict[str, int], log: Any) -> dict[str, Any]:
@@ -232,12 +253,14 @@ def benchmark(cfg: DictConfig, settings: dict[str, int], log: Any) -> dict[str, 
     result["task_over_physics"] = result["task_steps_per_s"] / result["physics_steps_per_s"]
     print(f"c. b / a:                           {result['task_over_physics']:.2f}", file=log)
     if settings["epochs"] > 0:
-        result.update(ppo_rates(env, cfg, settings["epochs"], settings["warmup_epochs"]))
+        result.update(ppo_rates(env, cfg, settings["epochs"], settings["warmup_epochs"], split=bool(settings["split"])))
         print(
             f"d. PPO over {settings['epochs']} epochs of {result['ppo_frames_per_epoch']} frames: "
             f"{_si(result['ppo_step_fps'])} fps step (rl_games' timer), {_si(result['ppo_total_fps'])} fps total",
             file=log,
         )
+        if settings["split"]:
+            print(f"   an epoch: collection {result['ppo_collection_ms']:.1f} ms, update {result['ppo_update_ms']:.1f} ms", file=log)
         stock = STOCK_AGENTS.get(cfg.train.params.algo.name)
         if stock is not None:
             stock_fps = ppo_rates(env, cfg, settings["epochs"], settings["warmup_epochs"], algo=stock)["ppo_total_fps"]

@@ -52,6 +52,15 @@ def test_human_report_names_each_measurement(capsys):
     assert "d. PPO" not in capsys.readouterr().out  # epochs=0 skips training
 
 
+def test_split_divides_an_epoch_into_collection_and_update(capsys):
+    assert benchmark.main(["task=Cartpole", "num_envs=2", "steps=5", "warmup=1", "epochs=2", "split=1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ppo_collection_ms"] > 0 and report["ppo_update_ms"] > 0
+    # the two parts make up the timed epochs
+    epoch_ms = 1e3 * report["ppo_frames_per_epoch"] / report["ppo_total_fps"]
+    assert report["ppo_collection_ms"] + report["ppo_update_ms"] == pytest.approx(epoch_ms, rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
