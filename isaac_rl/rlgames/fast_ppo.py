@@ -417,7 +417,9 @@ class FastA2CAgent(SafeA2CAgent):
                 self._schedule(mean_kl)
             kls.append(mean_kl)
             if self.normalize_input:
-                self.model.running_mean_std.eval()  # its statistics move once per epoch, as in rl_games
+                # as rl_games does; its set_train() before the next minibatch switches it back on, so the statistics
+                # learn in every minibatch step: rl_games' behaviour, kept
+                self.model.running_mean_std.eval()
         return batch_dict["step_time"], play_end - play_start, (a_losses, c_losses, b_losses, entropies, kls), lr_mul
 
     def _mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
