@@ -1,0 +1,114 @@
+"""Where an AnymalTerrain policy stops: per terrain kind and row, how far it walks across its tile and how often it falls.
+
+    python scripts/export_policy.py task=AnymalTerrain checkpoint=runs/AnymalTerrain/<run>/nn/AnymalTerrain.pth out=exported/
+    python scripts/evaluate_terrain.py --policy exported/policy.pt
+
+Options:
+    --policy PT          TorchScript policy written by scripts/export_policy.py
+    --kinds K,...        terrain kinds (isaac_rl/terrain KINDS) (default: the map's five kinds but stepping stones)
+    --rows L,...         rows (levels) (default: all)
+    --envs-per-tile N    envs started on each tile (default 4)
+    --speed V            commanded forward velocity, m/s, along +x (default 1.0)
+    --seconds S          episode length (default 20)
+    --seed N             seeds the starts, noise and randomization (default 0)
+
+Every env starts at its tile's centre as the task starts them (curriculum
+off, no pushes, the task's observation noise and randomization) and plays
+one episode with the deterministic policy on MuJoCo C (cpu). The training
+curriculum promotes an env that walks half a tile from the centre, so each
+episode is judged there: it "crossed" when the base got half a tile (4 m)
+from its start, "fell" when it ended before that (a fall or a base contact),
+else it "stalled". Prints, per kind and row, the share that crossed and fell
+and the mean distance reached (capped at half a tile); the last line is the
+same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from isaac_rl.terrain import KINDS
+from isaac_rl.utils.cli import exit_on_user_error
+from isaac_rl.utils.config import compose_config
+from isaac_rl.utils.seeding import set_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render_terrain_filmstrip import make_task  # noqa: E402
+
+DEFAULT_KINDS = ("smooth_slope", "rough_slope", "stairs_up", "stairs_down", "discrete_obstacles")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policy", default="")
+    parser.add_argument("--kinds", default=",".join(DEFAULT_KINDS))
+    parser.add_argument("--rows", default="")
+    parser.add_argument("--envs-per-tile", type=int, default=4)
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def evaluate(policy: torch.jit.ScriptModule, tiles: list[tuple[str, int]], speed: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per env: distance from the start when it crossed half a tile, ended, or the time ran out (capped at half a
+    tile), and whether it ended before crossing."""
+    task = make_task(tiles, steps)
+    half_tile = task.terrain.config.map_length / 2
+    obs = task.reset()["obs"]
+    start = task.sim.qpos[:, :2].clone()
+    reached = torch.zeros(len(tiles))
+    settled = torch.zeros(len(tiles), dtype=torch.bool)  # crossed or ended: nothing more is recorded
+    fell = torch.zeros(len(tiles), dtype=torch.bool)
+    with torch.no_grad():
+        for _ in range(steps):
+            task.commands[:, 0], task.commands[:, 1], task.commands[:, 3] = speed, 0.0, 0.0
+            last = (task.sim.qpos[:, :2] - start).norm(dim=1)
+            obs, _, resets, _ = task.step(policy(obs))
+            obs = obs["obs"]
+            # an env that ended was reset inside step(): its last distance is the one before
+            ended = resets.bool() & ~settled
+            now = torch.where(ended, last, (task.sim.qpos[:, :2] - start).norm(dim=1))
+            reached = torch.where(settled, reached, now.clamp(max=half_tile))
+            fell |= ended & (now < half_tile)
+            settled |= ended | (now >= half_tile)
+    return reached, fell
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    if not args.policy or not Path(args.policy).is_file():
+        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task=AnymalTerrain checkpoint=...")
+    task_cfg = compose_config(["task=AnymalTerrain"]).task
+    num_levels = int(task_cfg.env.terrain.numLevels)
+    kinds = args.kinds.split(",")
+    rows = [int(r) for r in args.rows.split(",")] if args.rows else list(range(num_levels))
+    if any(k not in KINDS for k in kinds) or any(not 0 <= r < num_levels for r in rows) or args.envs_per_tile < 1:
+        raise ValueError(f"--kinds from {', '.join(KINDS)}, --rows in 0..{num_levels - 1}, --envs-per-tile >= 1; got {args.kinds!r}, {args.rows!r}, {args.envs_per_tile}")
+    dt = float(task_cfg.sim.dt) * int(task_cfg.env.controlFrequencyInv)
+    tiles = [(kind, row) for kind in kinds for row in rows for _ in range(args.envs_per_tile)]
+    set_seed(args.seed)
+    reached, fell = evaluate(torch.jit.load(args.policy, map_location="cpu"), tiles, args.speed, round(args.seconds / dt))
+    half_tile = float(task_cfg.env.terrain.mapLength) / 2
+    report = {}
+    for kind in kinds:
+        cells = []
+        for row in rows:
+            envs = torch.tensor([i for i, tile in enumerate(tiles) if tile == (kind, row)])
+            crossed = (reached[envs] >= half_tile).float().mean().item()
+            entry = {"crossed": crossed, "fell": fell[envs].float().mean().item(), "mean_distance_m": reached[envs].mean().item()}
+            report[f"{kind}:{row}"] = entry
+            cells.append(f"{row}: {entry['mean_distance_m']:.1f} m {100 * crossed:.0f}%/{100 * entry['fell']:.0f}%")
+        print(f"{kind:19s} " + "  ".join(cells))
+    print(f"(row: mean distance up to {half_tile:g} m, crossed/fell; {args.envs_per_tile} envs per tile, {args.speed:g} m/s, {args.seconds:g} s)")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    with exit_on_user_error():
+        main(sys.argv[1:])
