@@ -55,9 +55,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def evaluate(policy: torch.jit.ScriptModule, tiles: list[tuple[str, int]], speed: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate(
+    policy: torch.jit.ScriptModule, tiles: list[tuple[str, int]], speed: float, steps: int
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per env: distance from the start when it crossed half a tile, ended, or the time ran out (capped at half a
-    tile), and whether it ended before crossing."""
+    tile), and whether it ended before crossing; and half a tile (m)."""
     task = make_task(tiles, steps)
     half_tile = task.terrain.config.map_length / 2
     obs = task.reset()["obs"]
@@ -77,7 +79,7 @@ def evaluate(policy: torch.jit.ScriptModule, tiles: list[tuple[str, int]], speed
             reached = torch.where(settled, reached, now.clamp(max=half_tile))
             fell |= ended & (now < half_tile)
             settled |= ended | (now >= half_tile)
-    return reached, fell
+    return reached, fell, half_tile
 
 
 def main(argv: list[str]) -> None:
@@ -93,8 +95,7 @@ def main(argv: list[str]) -> None:
     dt = float(task_cfg.sim.dt) * int(task_cfg.env.controlFrequencyInv)
     tiles = [(kind, row) for kind in kinds for row in rows for _ in range(args.envs_per_tile)]
     set_seed(args.seed)
-    reached, fell = evaluate(torch.jit.load(args.policy, map_location="cpu"), tiles, args.speed, round(args.seconds / dt))
-    half_tile = float(task_cfg.env.terrain.mapLength) / 2
+    reached, fell, half_tile = evaluate(torch.jit.load(args.policy, map_location="cpu"), tiles, args.speed, round(args.seconds / dt))
     report = {}
     for kind in kinds:
         cells = []

@@ -32,6 +32,7 @@ from collections import defaultdict
 import torch
 from rl_games.common.a2c_common import swap_and_flatten01
 
+from isaac_rl.rlgames.agents import SafeA2CAgent
 from isaac_rl.rlgames.amp.config import AMPConfig
 from isaac_rl.rlgames.amp.env_access import amp_task, create_env_first
 from isaac_rl.rlgames.amp.losses import (
@@ -43,7 +44,6 @@ from isaac_rl.rlgames.amp.losses import (
     style_reward,
 )
 from isaac_rl.rlgames.amp.model import ModelAMPContinuous, configure_amp_model
-from isaac_rl.rlgames.agents import SafeA2CAgent
 from isaac_rl.rlgames.amp.replay_buffer import AMPReplayBuffer
 from isaac_rl.rlgames.fast_ppo import FastA2CAgent
 
