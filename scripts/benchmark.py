@@ -15,7 +15,8 @@ composed, so task configs are identical) plus:
     --json            print one JSON object on stdout, nothing else
 
 Reports, in env-steps per second:
-    a. physics ceiling: the task's Simulation alone, new random controls each step
+    a. physics ceiling: the task's Simulation alone, new random controls each env step
+       (its controlFrequencyInv physics steps)
     b. VecTask.step with random actions (observations, rewards, masked resets)
     c. b / a
     d. PPO training: rl_games' 'fps step' (its own env-step timer) and the
@@ -100,7 +101,8 @@ def steps_per_second(step: Callable[[], None], num_envs: int, steps: int, warmup
 
 
 def physics_rate(env: VecTask, steps: int, warmup: int) -> float:
-    """(a) the task's Simulation stepping random controls, with no task code around it."""
+    """(a) the task's Simulation stepping random controls, with no task code around it: per env step, the
+    `controlFrequencyInv` physics steps (each of `sim.substeps`) that an env step runs."""
     sim = env.sim
     # unlimited actuators get controls in [-1, 1]: the physics cost does not depend on their size
     low = sim.ctrl_range[:, 0].clamp(min=-1.0)
@@ -109,7 +111,8 @@ def physics_rate(env: VecTask, steps: int, warmup: int) -> float:
 
     def step() -> None:
         sim.set_ctrl(low + (high - low) * torch.rand(shape, device=sim.device))
-        sim.step()
+        for _ in range(env.control_freq_inv):
+            sim.step()
 
     rate = steps_per_second(step, env.num_envs, steps, warmup, sim.device)
     env.check_health()

@@ -102,17 +102,20 @@ def test_a_run_of_one_agent_resumes_with_the_other(tmp_path):
 
 
 @pytest.mark.gpu
-def test_the_cuda_graphs_train_as_the_eager_agent(tmp_path):
+@pytest.mark.parametrize("compiled", [False, True], ids=["graphs", "graphs_compiled"])
+def test_the_cuda_graphs_train_as_the_eager_agent(compiled, tmp_path):
     # epochs of 16 env steps and 8 minibatch steps; the first 3 of each run eagerly, then are recorded and replayed
-    runs = {}
-    for name, extra in (("graphs", []), ("eager", ["+train.params.config.cuda_graphs=False"])):
+    # (with torch_compile, of the compiled policy, bookkeeping and losses: fused kernels round differently)
+    runs, tolerance = {}, 1e-3 if compiled else 1e-4
+    graphs = ["train.params.config.torch_compile=True"] if compiled else []
+    for name, extra in (("graphs", graphs), ("eager", ["+train.params.config.cuda_graphs=False"])):
         cwd = tmp_path / name
         cwd.mkdir()
         result = run_train("task=Cartpole", "num_envs=256", "max_iterations=3", "seed=3", "sim_device=cuda:0", "rl_device=cuda:0", *extra, cwd=cwd)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         runs[name] = final_weights(cwd, epoch=3)
     for key, value in runs["eager"]["model"].items():  # the normalisers' statistics included
-        torch.testing.assert_close(runs["graphs"]["model"][key], value, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(runs["graphs"]["model"][key], value, atol=tolerance, rtol=tolerance)
     assert runs["graphs"]["optimizer"]["param_groups"][0]["lr"] == pytest.approx(runs["eager"]["optimizer"]["param_groups"][0]["lr"])
 
 

@@ -20,10 +20,11 @@ device:
   multi_gpu) the rollout's work around each env step (the policy, buffer
   writes, reward bookkeeping) is recorded as two CUDA graphs (the actions'
   N(0, 1) draw stays outside them, so that recorded and eager runs draw the
-  same numbers), and each minibatch step (forward, losses, backward, gradient
-  clipping, Adam: rl_games' own `calc_gradients`) as one per
-  observation-normaliser mode (learning or frozen): a few launches where
-  there were hundreds of small kernels, each launched by Python.
+  same numbers), and the whole update (GAE, dataset preparation, every
+  mini-epoch's minibatch steps: forward, losses, backward, gradient
+  clipping, Adam, the adaptive rate) as one: a few launches where there
+  were thousands of small kernels, each launched by Python. rl_games'
+  `torch_compile` key also fuses the rollout bookkeeping and the losses.
 
 It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
 other host sync inside an epoch (from the third on: the first ones compile
@@ -192,6 +193,8 @@ class CudaGraphed:
 class FastA2CAgent(SafeA2CAgent):
     """`a2c_continuous` without host synchronisation inside an epoch (see the module docstring)."""
 
+    record_update = True  # with graphs on, the update is one recorded CUDA graph (subclasses may turn it off)
+
     def __init__(self, base_name, params) -> None:
         config = params["config"]
         # rl_games would open an NCCL group and bind cuda:LOCAL_RANK; without CUDA the ranks join a gloo group instead
@@ -229,15 +232,25 @@ class FastA2CAgent(SafeA2CAgent):
         self._action_noise_shape = (self.num_actors, self.actions_num)
         self._policy_step: Callable[..., dict] = self._act
         self._bookkeeping_step: Callable[..., torch.Tensor] = self._record_step
-        # not yet under multi_gpu: recorded graphs on several GPUs are untested there (and the minibatch step's
-        # gradient all-reduce would have to stay outside them)
+        # not under multi_gpu: recorded with NCCL's gradient all-reduce inside, 2 ranks hung (H200 x 2, 2026-11-26)
         graphs = on_cuda and not self.multi_gpu and not self.mixed_precision and not isinstance(self.obs_shape, dict)
         graphs = graphs and self.config.get("cuda_graphs", True)
         if graphs:
             device = torch.device(self.ppo_device)
-            self._policy_step, self._bookkeeping_step = CudaGraphed(self._act, device), CudaGraphed(self._record_step, device)
-        self.graph_update = graphs
-        self._minibatch_steps: dict[bool, CudaGraphed] = {}  # one per normaliser mode (learning or frozen)
+            act, record_step = self._act, self._record_step
+            compiled = self.config.get("torch_compile", False)
+            if compiled:
+                # rl_games' key: its runner compiles the model; the bookkeeping around it is fused here (the graphs
+                # already remove the launch overhead, so the default mode)
+                act, record_step = torch.compile(act, dynamic=False), torch.compile(record_step, dynamic=False)
+            self._policy_step, self._bookkeeping_step = CudaGraphed(act, device), CudaGraphed(record_step, device)
+        # a linear schedule of the entropy coefficient changes a Python float the recorded losses would keep
+        self.graph_update = graphs and self.record_update and not getattr(self.scheduler, "apply_to_entropy", False)
+        self._update_step: Callable[..., tuple] = self._learn
+        if self.graph_update:
+            self._update_step = CudaGraphed(self._learn, device)
+            if compiled:
+                self.calc_losses = torch.compile(self.calc_losses, dynamic=False)
 
     def _join_gloo_group(self) -> None:
         """What rl_games' multi-GPU set-up does, on the CPU: ranks from torchrun, a gloo group, stats from rank 0."""
@@ -283,21 +296,27 @@ class FastA2CAgent(SafeA2CAgent):
         self.lr.copy_(torch.where(kl < 0.5 * s.kl_threshold, torch.clamp(self.lr * 1.5, max=s.max_lr), lr))
 
     def _schedule(self, kl: torch.Tensor) -> None:
+        """Where rl_games calls its scheduler with the KL (each mini-epoch or minibatch): the adaptive rate moves here."""
         if self.adaptive_lr:
             self._adapt_lr(kl)
-        else:  # linear and identity schedules do not read the KL: no sync
-            self.last_lr, self.entropy_coef = self.scheduler.update(self.last_lr, self.entropy_coef, self.epoch_num, self.frame, None)
-            self.update_lr(self.last_lr)
         if self.multi_gpu:
             # rl_games schedules on rank 0 alone (the others get no scheduler) and hands its rate to all
             torch.distributed.broadcast(self.lr, 0)
 
+    def _schedule_epoch(self) -> None:
+        """Schedules that do not read the KL (linear, identity) give one rate per epoch: set it before the update."""
+        if not self.adaptive_lr:
+            self.last_lr, self.entropy_coef = self.scheduler.update(self.last_lr, self.entropy_coef, self.epoch_num, self.frame, None)
+            self.update_lr(self.last_lr)
+
     # -- collection --------------------------------------------------------------
     def play_steps(self) -> dict:
+        """The rollout's env steps into the experience buffer; the returns (GAE) are computed by the update (`_learn`)."""
         self._keep_buffers_in_place()
         self._rollout_index.zero_()
         step_time = 0.0
         for _ in range(self.horizon_length):
+            # drawn between env steps, as rl_games' agent draws its actions (the env's resets draw from the same generator)
             noise = torch.randn(self._action_noise_shape, device=self.ppo_device)
             policy = self._policy_step(obs=self.obs["obs"], dones=self.dones, noise=noise)
             started = time.perf_counter()
@@ -307,15 +326,7 @@ class FastA2CAgent(SafeA2CAgent):
             time_outs = self._no_time_outs if time_outs is None else time_outs
             done = self._bookkeeping_step(rewards=rewards, dones=self.dones, values=policy["values"], time_outs=time_outs)
             self.algo_observer.process_infos(infos, done)
-
-        last_values = self.get_values(self.obs)
-        tensors = self.experience_buffer.tensor_dict
-        advantages = self.discount_values(self.dones.float(), last_values, tensors["dones"].float(), tensors["values"], tensors["rewards"])
-        batch_dict = self.experience_buffer.get_transformed_list(swap_and_flatten01, self.tensor_list)
-        batch_dict["returns"] = swap_and_flatten01(advantages + tensors["values"])
-        batch_dict["played_frames"] = self.batch_size
-        batch_dict["step_time"] = step_time
-        return batch_dict
+        return {"played_frames": self.batch_size, "step_time": step_time}
 
     def _act(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor) -> dict:
         """The policy on `obs` (actions mu + sigma * `noise`); the step's observations, dones and policy outputs go into
@@ -356,23 +367,6 @@ class FastA2CAgent(SafeA2CAgent):
                 setattr(module, name, buffer)
 
     # -- the update ----------------------------------------------------------------
-    def train_actor_critic(self, input_dict: dict):
-        self.set_train()
-        if not self.graph_update:
-            self.calc_gradients(input_dict)
-            return self.train_result
-        mode = bool(self.normalize_input and self.model.running_mean_std.training)
-        if mode not in self._minibatch_steps:
-            self._minibatch_steps[mode] = CudaGraphed(self._minibatch_step, torch.device(self.ppo_device))
-        result = self._minibatch_steps[mode](**{k: v for k, v in input_dict.items() if isinstance(v, torch.Tensor)})
-        # the next replay overwrites the graph's outputs: keep copies
-        return tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in result)
-
-    def _minibatch_step(self, **minibatch: torch.Tensor) -> tuple:
-        self.calc_gradients(minibatch)
-        self._keep_buffers_in_place()
-        return self.train_result
-
     def train_epoch(self):
         a2c_common.A2CBase.train_epoch(self)
         check = os.environ.get("ISAAC_RL_CHECK_SYNCS") == "1" and torch.device(self.ppo_device).type == "cuda" and self.epoch_num > 2
@@ -383,32 +377,53 @@ class FastA2CAgent(SafeA2CAgent):
         # the host ran ahead of the GPU inside the epoch: only after the sync do its clocks give the epoch's time
         # (the collection's share is then the time to launch it, the update's the rest)
         total_time = time.perf_counter() - started
-        step_time, play_time, losses, lr_mul = result
-        return (step_time, play_time, total_time - play_time, total_time, *losses, self.last_lr, lr_mul)
+        step_time, play_time, losses = result
+        return (step_time, play_time, total_time - play_time, total_time, *losses, self.last_lr, 1.0)
 
     def _epoch(self) -> tuple:
         """Collection and update: no host sync in here."""
         self.set_eval()
         play_start = time.perf_counter()
         with torch.no_grad():
-            batch_dict = self.play_steps()
+            played = self.play_steps()
         play_end = time.perf_counter()
-
-        self.set_train()
-        self.curr_frames = batch_dict.pop("played_frames")
-        self.prepare_dataset(batch_dict)
+        self.curr_frames = played["played_frames"]
         self.algo_observer.after_steps()
+        self._schedule_epoch()
+        # the policy's draw that rl_games makes when it asks for the last observations' values: same random stream
+        noise = torch.randn(self._action_noise_shape, device=self.ppo_device)
+        losses = self._update_step(obs=self.obs["obs"], dones=self.dones, noise=noise)
+        if self.graph_update:
+            losses = tuple(x.clone() for x in losses)  # the next replay overwrites the graph's outputs
+        # rl_games' train loop takes lists of per-minibatch (a, c, b losses, entropies) and per-mini-epoch (kls) values;
+        # no bounds loss: an empty list, as it logs none then
+        a_losses, c_losses, b_losses, entropies, kls = (list(x.unbind()) for x in losses)
+        if self.bounds_loss_coef is None:
+            b_losses = []
+        return played["step_time"], play_end - play_start, (a_losses, c_losses, b_losses, entropies, kls)
+
+    def _learn(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Returns (GAE) of the rollout in the experience buffer, then every mini-epoch's minibatch steps, as rl_games'
+        train_epoch runs them. Returns the stacked a, c, b losses and entropies (per minibatch) and kls (per mini-epoch).
+
+        With graphs on, the whole of it is one recorded CUDA graph: a thousand or more small kernels, launched at once.
+        Python that rl_games' minibatch step runs for its side effects alone (rl_games' diagnostics) then runs once, when
+        it is recorded.
+        """
+        with torch.no_grad():
+            self.prepare_dataset(self._rollout_batch(obs, dones, noise))
         a_losses, c_losses, b_losses, entropies, kls = [], [], [], [], []
         for _ in range(self.mini_epochs_num):
             epoch_kls = []
             for i in range(len(self.dataset)):
-                a_loss, c_loss, entropy, kl, _, lr_mul, cmu, csigma, b_loss = self.train_actor_critic(self.dataset[i])
+                self.set_train()
+                self.calc_gradients(self.dataset[i])
+                a_loss, c_loss, entropy, kl, _, _, cmu, csigma, b_loss = self.train_result
                 a_losses.append(a_loss)
                 c_losses.append(c_loss)
                 entropies.append(entropy)
+                b_losses.append(b_loss if self.bounds_loss_coef is not None else torch.zeros_like(a_loss))
                 epoch_kls.append(kl)
-                if self.bounds_loss_coef is not None:
-                    b_losses.append(b_loss)
                 self.dataset.update_mu_sigma(cmu, csigma)
                 if self.schedule_type == "legacy":
                     self._schedule(self._mean_over_ranks(kl))
@@ -417,10 +432,24 @@ class FastA2CAgent(SafeA2CAgent):
                 self._schedule(mean_kl)
             kls.append(mean_kl)
             if self.normalize_input:
-                # as rl_games does; its set_train() before the next minibatch switches it back on, so the statistics
+                # as rl_games does; the set_train() before the next minibatch switches it back on, so the statistics
                 # learn in every minibatch step: rl_games' behaviour, kept
                 self.model.running_mean_std.eval()
-        return batch_dict["step_time"], play_end - play_start, (a_losses, c_losses, b_losses, entropies, kls), lr_mul
+        self._keep_buffers_in_place()
+        return tuple(torch.stack([x.reshape(()) for x in values]) for values in (a_losses, c_losses, b_losses, entropies, kls))
+
+    def _rollout_batch(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor) -> dict:
+        """The experience buffer flattened to (horizon x envs, ...), with returns from GAE bootstrapped by the values of
+        the observations `obs` after the last step (`dones`: the envs that ended there). `noise`: the action draw the
+        policy makes there (unused), as rl_games' agent makes it."""
+        self.model.eval()
+        values_dict = {"is_train": False, "prev_actions": None, "obs": self._preproc_obs(obs), "noise": noise}
+        last_values = self.model(values_dict)["values"]
+        tensors = self.experience_buffer.tensor_dict
+        advantages = self.discount_values(dones.float(), last_values, tensors["dones"].float(), tensors["values"], tensors["rewards"])
+        batch = self.experience_buffer.get_transformed_list(swap_and_flatten01, self.tensor_list)
+        batch["returns"] = swap_and_flatten01(advantages + tensors["values"])
+        return batch
 
     def _mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
         if self.multi_gpu:

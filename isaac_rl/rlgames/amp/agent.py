@@ -15,8 +15,10 @@ Per epoch:
 
 `AMPAgent` is built on isaac_rl's fast continuous agent
 (isaac_rl/rlgames/fast_ppo.py: no host syncs inside an epoch) with its
-minibatch step left unrecorded: the discriminator's statistics are gathered by
-Python code in that step, which a replayed CUDA graph would skip.
+update left unrecorded (its rollout is recorded): the discriminator's
+statistics are gathered by Python code in each minibatch step, and its
+dataset draws from the replay and demo buffers, which a replayed CUDA graph
+would skip.
 `StockAMPAgent` (`amp_continuous_stock`) is the same on rl_games' own agent,
 kept for comparison.
 
@@ -194,9 +196,7 @@ class AMPMixin:
 class AMPAgent(AMPMixin, FastA2CAgent):
     """`amp_continuous`: the fast continuous PPO agent plus the discriminator, with isaac_rl's crash-safe checkpoints."""
 
-    def __init__(self, base_name: str, params: dict) -> None:
-        super().__init__(base_name, params)
-        self.graph_update = False  # see the module docstring
+    record_update = False  # see the module docstring
 
 
 class StockAMPAgent(AMPMixin, SafeA2CAgent):
