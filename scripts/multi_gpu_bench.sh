@@ -4,8 +4,8 @@
 #   TASK=Cartpole NUM_ENVS=8192 GPUS=2 EPOCHS=100 scripts/multi_gpu_bench.sh
 #   EXTRA="+train.params.config.cuda_graphs=False" scripts/multi_gpu_bench.sh   # more overrides for both runs
 # Prints, per run:
-#   steady state: env frames of all ranks per second between epochs STEADY_FROM and EPOCHS,
-#                 from rank 0's epoch lines (frames and training time);
+#   steady state: env frames of all ranks per second of wall-clock between rank 0's epoch lines
+#                 STEADY_FROM and EPOCHS (its logging and checkpoints included);
 #   start-up:     seconds from launch until the epoch line of STEADY_FROM is printed
 #                 (process start, env and kernel set-up, graph recording, the first epochs);
 # then the N-GPU / 1-GPU ratios. Logs (each line stamped with seconds since launch) go to $OUT_DIR.
@@ -34,17 +34,17 @@ for line in sys.stdin:
     print(f"{time.time() - start:.2f} {line}", end="", flush=True)'
 }
 
-# "<seconds since launch> epoch N/M: ... time Xs ... frames F" -> steady-state fps and start-up seconds
+# "<seconds since launch> epoch N/M: ... frames F" -> steady-state fps (frames over the wall-clock between rank 0's
+# epoch lines STEADY_FROM and EPOCHS) and start-up seconds (launch to the STEADY_FROM line)
 measure() {  # log -> "fps startup"
   awk -v a="$STEADY_FROM" -v b="$EPOCHS" '
     $2 == "epoch" {
       split($3, e, "/"); n = e[1] + 0
-      for (i = 1; i <= NF; i++) { if ($i == "time") t = $(i + 1); if ($i == "frames") f = $(i + 1) }
-      sub(/s,?$/, "", t); sub(/,$/, "", f)
-      if (n == a) { ta = t; fa = f; startup = $1 }
-      if (n == b) { tb = t; fb = f }
+      for (i = 1; i <= NF; i++) if ($i == "frames") f = $(i + 1) + 0
+      if (n == a) { sa = $1 + 0; fa = f }
+      if (n == b) { sb = $1 + 0; fb = f }
     }
-    END { if (tb > ta) printf "%.0f %.1f\n", (fb - fa) / (tb - ta), startup; else print "? ?" }' "$1"
+    END { if (sb > sa) printf "%.0f %.1f\n", (fb - fa) / (sb - sa), sa; else print "? ?" }' "$1"
 }
 
 # Warm the Warp kernel cache first so that neither run pays for compilation.

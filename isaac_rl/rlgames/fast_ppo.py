@@ -16,8 +16,8 @@ device:
   device, moved by the KL as rl_games' AdaptiveScheduler moves it;
 - observers get the done mask (a bool tensor, valid until the next env
   step) instead of done indices;
-- on CUDA (`params.config.cuda_graphs`, default on; not yet under
-  multi_gpu) the rollout's work around each env step (the policy, buffer
+- on CUDA (`params.config.cuda_graphs`, default on, also under
+  multi_gpu, the NCCL all-reduce of the gradients then inside) the rollout's work around each env step (the policy, buffer
   writes, reward bookkeeping) is recorded as two CUDA graphs (the actions'
   N(0, 1) draw stays outside them, so that recorded and eager runs draw the
   same numbers), and the whole update (GAE, dataset preparation, every
@@ -184,10 +184,16 @@ class CudaGraphed:
             return outputs
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            # thread-local: under multi_gpu NCCL's own threads make CUDA calls while this thread records
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self.outputs = self.fn(**self.inputs)
         self.graph.replay()
         return self.outputs
+
+    def release(self) -> None:
+        """Free the recorded graph (the next call records anew). A graph holding NCCL collectives must go before the
+        process group: destroy_process_group waits for it otherwise (seen hanging on 2 x H200)."""
+        self.graph, self.outputs = None, None
 
 
 class FastA2CAgent(SafeA2CAgent):
@@ -232,8 +238,7 @@ class FastA2CAgent(SafeA2CAgent):
         self._action_noise_shape = (self.num_actors, self.actions_num)
         self._policy_step: Callable[..., dict] = self._act
         self._bookkeeping_step: Callable[..., torch.Tensor] = self._record_step
-        # not under multi_gpu: recorded with NCCL's gradient all-reduce inside, 2 ranks hung (H200 x 2, 2026-11-26)
-        graphs = on_cuda and not self.multi_gpu and not self.mixed_precision and not isinstance(self.obs_shape, dict)
+        graphs = on_cuda and not self.mixed_precision and not isinstance(self.obs_shape, dict)
         graphs = graphs and self.config.get("cuda_graphs", True)
         if graphs:
             device = torch.device(self.ppo_device)
@@ -262,15 +267,18 @@ class FastA2CAgent(SafeA2CAgent):
             self.print_stats = False
 
     def train(self):
-        if not (self.multi_gpu and not torch.cuda.is_available()):
-            return super().train()
-        # rl_games' train() binds cuda:LOCAL_RANK under multi_gpu; CPU ranks have no GPU to bind
+        cpu_ranks = self.multi_gpu and not torch.cuda.is_available()
         set_device = torch.cuda.set_device
-        torch.cuda.set_device = lambda device: None
+        if cpu_ranks:
+            # rl_games' train() binds cuda:LOCAL_RANK under multi_gpu; CPU ranks have no GPU to bind
+            torch.cuda.set_device = lambda device: None
         try:
             return super().train()
         finally:
             torch.cuda.set_device = set_device
+            for step in (self._policy_step, self._bookkeeping_step, self._update_step):
+                if isinstance(step, CudaGraphed):
+                    step.release()
 
     # -- checkpoints: a plain float learning rate, so that either agent resumes either's files --
     def get_full_state_weights(self) -> dict:
