@@ -19,6 +19,7 @@ from isaac_rl.rlgames.amp.losses import (
     squared_weight_norm,
     style_reward,
 )
+from isaac_rl.rlgames.amp.agent import EpochMeans
 from isaac_rl.rlgames.amp.replay_buffer import AMPReplayBuffer
 from isaac_rl.tasks.humanoid_amp import NUM_FRAME_FEATURES, HumanoidAMP, compute_forward_speed, heading_inverse
 from isaac_rl.rlgames.checkpoint import load_checkpoint
@@ -123,9 +124,22 @@ def test_replay_buffer_stores_everything_while_filling_then_the_configured_share
     assert buffer.contents().tolist() == after.tolist()
 
 
-def test_empty_replay_buffer_refuses_to_sample():
-    with pytest.raises(RuntimeError, match="empty"):
-        AMPReplayBuffer(capacity=4, obs_dim=2, device="cpu").sample(1)
+def test_an_empty_replay_buffer_samples_the_given_rows():
+    buffer = AMPReplayBuffer(capacity=4, obs_dim=2, device="cpu")
+    assert buffer.sample(3, when_empty=_rows(7, 10)).tolist() == _rows(7, 10).tolist()
+    buffer.store(_rows(1, 2))
+    assert buffer.sample(3, when_empty=_rows(7, 10)).tolist() == _rows(1, 2).repeat(3, 1).tolist()
+
+
+def test_epoch_means_average_what_was_added_since_the_last_clear():
+    means = EpochMeans(("a", "b"), "cpu")
+    assert means.means() == {}
+    means.add(torch.tensor(1.0), torch.tensor([2.0]))
+    means.add(torch.tensor(3.0), torch.tensor([6.0]))
+    assert means.means() == {"a": 2.0, "b": 4.0}
+    means.clear()
+    means.add(torch.tensor(5.0), torch.tensor(0.0))
+    assert means.means() == {"a": 5.0, "b": 0.0}
 
 
 # -- the task ----------------------------------------------------------------------------

@@ -199,8 +199,6 @@ class CudaGraphed:
 class FastA2CAgent(SafeA2CAgent):
     """`a2c_continuous` without host synchronisation inside an epoch (see the module docstring)."""
 
-    record_update = True  # with graphs on, the update is one recorded CUDA graph (subclasses may turn it off)
-
     def __init__(self, base_name, params) -> None:
         config = params["config"]
         # rl_games would open an NCCL group and bind cuda:LOCAL_RANK; without CUDA the ranks join a gloo group instead
@@ -250,7 +248,7 @@ class FastA2CAgent(SafeA2CAgent):
                 act, record_step = torch.compile(act, dynamic=False), torch.compile(record_step, dynamic=False)
             self._policy_step, self._bookkeeping_step = CudaGraphed(act, device), CudaGraphed(record_step, device)
         # a linear schedule of the entropy coefficient changes a Python float the recorded losses would keep
-        self.graph_update = graphs and self.record_update and not getattr(self.scheduler, "apply_to_entropy", False)
+        self.graph_update = graphs and not getattr(self.scheduler, "apply_to_entropy", False)
         self._update_step: Callable[..., tuple] = self._learn
         if self.graph_update:
             self._update_step = CudaGraphed(self._learn, device)
@@ -295,7 +293,8 @@ class FastA2CAgent(SafeA2CAgent):
 
     # -- the learning rate -------------------------------------------------------
     def update_lr(self, lr) -> None:
-        self.lr.copy_(torch.as_tensor(lr, dtype=torch.float32))
+        # fill_ with a number launches a kernel; copying a host tensor in would wait for the GPU
+        self.lr.fill_(float(lr))
 
     def _adapt_lr(self, kl: torch.Tensor) -> None:
         """rl_games' AdaptiveScheduler on the device: /1.5 above twice the KL threshold, x1.5 below half of it."""

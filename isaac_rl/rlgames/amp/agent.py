@@ -14,11 +14,11 @@ Per epoch:
    fresh demo samples enter the demo buffer.
 
 `AMPAgent` is built on isaac_rl's fast continuous agent
-(isaac_rl/rlgames/fast_ppo.py: no host syncs inside an epoch) with its
-update left unrecorded (its rollout is recorded): the discriminator's
-statistics are gathered by Python code in each minibatch step, and its
-dataset draws from the replay and demo buffers, which a replayed CUDA graph
-would skip.
+(isaac_rl/rlgames/fast_ppo.py: no host syncs inside an epoch, the rollout
+and the whole update recorded as CUDA graphs). So that the update records,
+everything in it keeps its state on the device: the replay and demo buffers
+(isaac_rl/rlgames/amp/replay_buffer.py) and the discriminator's statistics
+(`EpochMeans`, summed on the device and read once per epoch for the log).
 `StockAMPAgent` (`amp_continuous_stock`) is the same on rl_games' own agent,
 kept for comparison.
 
@@ -28,8 +28,6 @@ run refills them.
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 import torch
 from rl_games.common.a2c_common import swap_and_flatten01
@@ -52,6 +50,36 @@ from isaac_rl.rlgames.fast_ppo import FastA2CAgent
 # demo samples fetched per call while filling the demo buffer (bounds memory)
 _DEMO_FETCH_CHUNK = 16384
 
+ROLLOUT_STATS = ("style_reward", "task_reward")  # per env step
+DISC_STATS = (  # per minibatch step
+    "disc_loss", "disc_total_loss", "disc_grad_penalty", "disc_logit_reg", "disc_weight_decay",
+    "disc_policy_acc", "disc_demo_acc", "disc_policy_logit", "disc_demo_logit",
+)  # fmt: skip
+
+
+class EpochMeans:
+    """Means over an epoch of named scalars, summed on the device; `means()` reads them (one sync)."""
+
+    def __init__(self, names: tuple[str, ...], device: torch.device | str) -> None:
+        self.names = names
+        self._sums = torch.zeros(len(names), device=device)
+        self._count = torch.zeros((), device=device)
+
+    def add(self, *values: torch.Tensor) -> None:
+        """One scalar per name, in `names`' order."""
+        self._sums.add_(torch.stack([v.detach().float().reshape(()) for v in values]))
+        self._count.add_(1.0)
+
+    def clear(self) -> None:
+        self._sums.zero_()
+        self._count.zero_()
+
+    def means(self) -> dict[str, float]:
+        """{} when nothing was added since the last clear."""
+        sums_and_count = torch.cat((self._sums, self._count.unsqueeze(0))).tolist()
+        count = sums_and_count[-1]
+        return {name: total / count for name, total in zip(self.names, sums_and_count)} if count else {}
+
 
 class AMPMixin:
     """The discriminator, its buffers and losses, on top of a continuous PPO agent of rl_games' shape."""
@@ -70,7 +98,8 @@ class AMPMixin:
         self._rollout_amp_obs = torch.zeros((self.horizon_length, self.num_actors, amp_dim), device=self.ppo_device)
         self._rollout_step = 0
         self._amp_minibatch: dict | None = None
-        self._amp_stats: dict[str, list[torch.Tensor]] = defaultdict(list)
+        self._rollout_stats = EpochMeans(ROLLOUT_STATS, self.ppo_device)
+        self._disc_stats = EpochMeans(DISC_STATS, self.ppo_device)
 
     # -- model ---------------------------------------------------------------
     def load_networks(self, params: dict) -> None:
@@ -97,7 +126,8 @@ class AMPMixin:
     # -- rollout ---------------------------------------------------------------
     def play_steps(self):
         self._rollout_step = 0
-        self._amp_stats.clear()  # only rank 0 writes (and clears) them in write_stats
+        self._rollout_stats.clear()  # here, not in write_stats, which only rank 0 runs
+        self._disc_stats.clear()
         return super().play_steps()
 
     def env_step(self, actions):
@@ -109,8 +139,7 @@ class AMPMixin:
         self._rollout_step += 1
         style = self.style_rewards(amp_obs)
         cfg = self.amp_config
-        self._amp_stats["style_reward"].append(style.mean())
-        self._amp_stats["task_reward"].append(task_rewards.mean())
+        self._rollout_stats.add(style.mean(), task_rewards.mean())
         # rl_games takes it from here as the env's reward: shaping, time-out bootstrap, GAE and episode returns
         return obs, combine_rewards(task_rewards, style, cfg.task_reward_w, cfg.disc_reward_w), dones, infos
 
@@ -129,8 +158,8 @@ class AMPMixin:
         policy = swap_and_flatten01(self._rollout_amp_obs)
         batch = policy.shape[0]
         # PPO minibatches are contiguous slices; shuffled rows give the discriminator a mix of envs and times.
-        policy = policy[torch.randperm(batch, device=policy.device)]
-        replay = self.replay_buffer.sample(batch) if len(self.replay_buffer) else policy
+        policy = policy[torch.argsort(torch.rand(batch, device=policy.device))]
+        replay = self.replay_buffer.sample(batch, when_empty=policy)  # the first epoch has no replay yet
         demo = self.demo_buffer.sample(batch)
         self.amp_model.update_amp_normalizer(torch.cat((policy, demo)))
         values = self.dataset.values_dict
@@ -166,23 +195,15 @@ class AMPMixin:
         total = bce + cfg.disc_logit_reg * logit_reg + cfg.disc_grad_penalty * grad_penalty + cfg.disc_weight_decay * weight_decay
 
         policy_acc, demo_acc = discriminator_accuracy(policy_logits.detach(), demo_logits.detach())
-        stats = self._amp_stats
-        stats["disc_loss"].append(bce.detach())
-        stats["disc_total_loss"].append(total.detach())
-        stats["disc_grad_penalty"].append(grad_penalty.detach())
-        stats["disc_logit_reg"].append(logit_reg.detach())
-        stats["disc_weight_decay"].append(weight_decay.detach())
-        stats["disc_policy_acc"].append(policy_acc)
-        stats["disc_demo_acc"].append(demo_acc)
-        stats["disc_policy_logit"].append(policy_logits.detach().mean())
-        stats["disc_demo_logit"].append(demo_logits.detach().mean())
+        self._disc_stats.add(
+            bce, total, grad_penalty, logit_reg, weight_decay, policy_acc, demo_acc, policy_logits.mean(), demo_logits.mean()
+        )  # in DISC_STATS' order
         return total
 
     # -- logging ---------------------------------------------------------------
     def write_stats(self, total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses, entropies, kls, last_lr, lr_mul, frame, *args, **kwargs):
         super().write_stats(total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses, entropies, kls, last_lr, lr_mul, frame, *args, **kwargs)
-        means = {key: torch.stack(values).mean().item() for key, values in self._amp_stats.items() if values}
-        self._amp_stats.clear()
+        means = {**self._rollout_stats.means(), **self._disc_stats.means()}
         for key, value in means.items():
             self.writer.add_scalar(f"amp/{key}", value, frame)
         if means:
@@ -195,8 +216,6 @@ class AMPMixin:
 
 class AMPAgent(AMPMixin, FastA2CAgent):
     """`amp_continuous`: the fast continuous PPO agent plus the discriminator, with isaac_rl's crash-safe checkpoints."""
-
-    record_update = False  # see the module docstring
 
 
 class StockAMPAgent(AMPMixin, SafeA2CAgent):
