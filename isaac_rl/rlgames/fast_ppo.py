@@ -16,15 +16,16 @@ device:
   device, moved by the KL as rl_games' AdaptiveScheduler moves it;
 - observers get the done mask (a bool tensor, valid until the next env
   step) instead of done indices;
-- on CUDA (`params.config.cuda_graphs`, default on, also under
-  multi_gpu, the NCCL all-reduce of the gradients then inside) the rollout's work around each env step (the policy, buffer
-  writes, reward bookkeeping) is recorded as two CUDA graphs (the actions'
-  N(0, 1) draw stays outside them, so that recorded and eager runs draw the
-  same numbers), and the whole update (GAE, dataset preparation, every
-  mini-epoch's minibatch steps: forward, losses, backward, gradient
-  clipping, Adam, the adaptive rate) as one: a few launches where there
-  were thousands of small kernels, each launched by Python. rl_games'
-  `torch_compile` key also fuses the rollout bookkeeping and the losses.
+- on CUDA (`params.config.cuda_graphs`, default on, also under multi_gpu
+  with NCCL's gradient all-reduce inside) the rollout's work around each
+  env step (the policy, buffer writes, reward bookkeeping) is recorded as
+  two CUDA graphs (the actions' N(0, 1) draw stays outside them, so that
+  recorded and eager runs draw the same numbers), and the whole update
+  (GAE, dataset preparation, every mini-epoch's minibatch steps: forward,
+  losses, backward, gradient clipping, Adam, the adaptive rate) as one: a
+  few launches where there were thousands of small kernels, each launched
+  by Python. rl_games' `torch_compile` key also fuses the rollout
+  bookkeeping and the losses.
 
 It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
 other host sync inside an epoch (from the third on: the first ones compile
