@@ -9,18 +9,21 @@ Options:
     --rows L,...         rows (levels) (default: all)
     --envs-per-tile N    envs started on each tile (default 4)
     --speed V            commanded forward velocity, m/s, along +x (default 1.0)
+    --commands train     instead, the commands training draws (x, y velocity and heading, per env)
+    --pushes             push the bases as training does (default: no pushes)
     --seconds S          episode length (default 20)
     --seed N             seeds the starts, noise and randomization (default 0)
+    --device D           cpu: MuJoCo C (default); cuda:N: MuJoCo Warp on that GPU, the training backend
 
 Every env starts at its tile's centre as the task starts them (curriculum
-off, no pushes, the task's observation noise and randomization) and plays
-one episode with the deterministic policy on MuJoCo C (cpu). The training
-curriculum promotes an env that walks half a tile from the centre, so each
-episode is judged there: it "crossed" when the base got half a tile (4 m)
-from its start, "fell" when it ended before that (a fall or a base contact),
-else it "stalled". Prints, per kind and row, the share that crossed and fell
-and the mean distance reached (capped at half a tile); the last line is the
-same as JSON.
+off, the task's observation noise and randomization) and plays one episode
+with the deterministic policy. Each episode is judged as the training
+curriculum judges it: it "crossed" (promoted) when the base got half a tile
+(4 m) from its start, "fell" when it ended before that (a fall or a base
+contact), "demoted" when at the end it had walked less than a quarter of
+what its command asked for over the episode. Prints, per kind and row, the
+shares that crossed, fell and were demoted and the mean distance reached
+(capped at half a tile); the last line is the same as JSON.
 """
 
 from __future__ import annotations
@@ -50,26 +53,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rows", default="")
     parser.add_argument("--envs-per-tile", type=int, default=4)
     parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--commands", choices=("forward", "train"), default="forward")
+    parser.add_argument("--pushes", action="store_true")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
 def evaluate(
-    policy: torch.jit.ScriptModule, tiles: list[tuple[str, int]], speed: float, steps: int
-) -> tuple[torch.Tensor, torch.Tensor, float]:
+    policy: torch.jit.ScriptModule, tiles: list[tuple[str, int]], speed: float | None, steps: int, device: str, pushes: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Per env: distance from the start when it crossed half a tile, ended, or the time ran out (capped at half a
-    tile), and whether it ended before crossing; and half a tile (m)."""
-    task = make_task(tiles, steps)
+    tile), whether it ended before crossing, and the speed its command asked for; and half a tile (m).
+    `speed` None: the commands the task draws, as in training."""
+    task = make_task(tiles, steps, device, pushes)
     half_tile = task.terrain.config.map_length / 2
     obs = task.reset()["obs"]
     start = task.sim.qpos[:, :2].clone()
-    reached = torch.zeros(len(tiles))
-    settled = torch.zeros(len(tiles), dtype=torch.bool)  # crossed or ended: nothing more is recorded
-    fell = torch.zeros(len(tiles), dtype=torch.bool)
+    reached = torch.zeros(len(tiles), device=task.device)
+    settled = torch.zeros(len(tiles), dtype=torch.bool, device=task.device)  # crossed or ended: nothing more is recorded
+    fell = torch.zeros(len(tiles), dtype=torch.bool, device=task.device)
+    command_speed = torch.linalg.vector_norm(task.commands[:, :2], dim=1) if speed is None else torch.full_like(reached, speed)
     with torch.no_grad():
         for _ in range(steps):
-            task.commands[:, 0], task.commands[:, 1], task.commands[:, 3] = speed, 0.0, 0.0
+            if speed is not None:
+                task.commands[:, 0], task.commands[:, 1], task.commands[:, 3] = speed, 0.0, 0.0
             last = (task.sim.qpos[:, :2] - start).norm(dim=1)
             obs, _, resets, _ = task.step(policy(obs))
             obs = obs["obs"]
@@ -79,7 +88,7 @@ def evaluate(
             reached = torch.where(settled, reached, now.clamp(max=half_tile))
             fell |= ended & (now < half_tile)
             settled |= ended | (now >= half_tile)
-    return reached, fell, half_tile
+    return reached.cpu(), fell.cpu(), command_speed.cpu(), half_tile
 
 
 def main(argv: list[str]) -> None:
@@ -95,18 +104,29 @@ def main(argv: list[str]) -> None:
     dt = float(task_cfg.sim.dt) * int(task_cfg.env.controlFrequencyInv)
     tiles = [(kind, row) for kind in kinds for row in rows for _ in range(args.envs_per_tile)]
     set_seed(args.seed)
-    reached, fell, half_tile = evaluate(torch.jit.load(args.policy, map_location="cpu"), tiles, args.speed, round(args.seconds / dt))
+    speed = None if args.commands == "train" else args.speed
+    policy = torch.jit.load(args.policy, map_location=args.device)
+    reached, fell, command_speed, half_tile = evaluate(policy, tiles, speed, round(args.seconds / dt), args.device, args.pushes)
+    demoted = (reached < half_tile) & (reached < 0.25 * command_speed * args.seconds)
     report = {}
     for kind in kinds:
         cells = []
         for row in rows:
             envs = torch.tensor([i for i, tile in enumerate(tiles) if tile == (kind, row)])
             crossed = (reached[envs] >= half_tile).float().mean().item()
-            entry = {"crossed": crossed, "fell": fell[envs].float().mean().item(), "mean_distance_m": reached[envs].mean().item()}
+            entry = {
+                "crossed": crossed, "fell": fell[envs].float().mean().item(), "demoted": demoted[envs].float().mean().item(),
+                "mean_distance_m": reached[envs].mean().item(),
+            }  # fmt: skip
             report[f"{kind}:{row}"] = entry
-            cells.append(f"{row}: {entry['mean_distance_m']:.1f} m {100 * crossed:.0f}%/{100 * entry['fell']:.0f}%")
+            cells.append(f"{row}: {entry['mean_distance_m']:.1f} m {100 * crossed:.0f}/{100 * entry['fell']:.0f}/{100 * entry['demoted']:.0f}%")
         print(f"{kind:19s} " + "  ".join(cells))
-    print(f"(row: mean distance up to {half_tile:g} m, crossed/fell; {args.envs_per_tile} envs per tile, {args.speed:g} m/s, {args.seconds:g} s)")
+    commands = "training's commands" if speed is None else f"{speed:g} m/s forward"
+    pushes = ", pushes" if args.pushes else ""
+    print(
+        f"(row: mean distance up to {half_tile:g} m, crossed/fell/demoted; {args.envs_per_tile} envs per tile, {commands}{pushes}, "
+        f"{args.seconds:g} s, {args.device})"
+    )
     print(json.dumps(report))
 
 

@@ -73,15 +73,17 @@ def parse_tiles(text: str, num_levels: int) -> list[tuple[str, int]]:
     return tiles
 
 
-def make_task(tiles: list[tuple[str, int]], last_step: int) -> AnymalTerrain:
-    cfg = compose_config(["task=AnymalTerrain", f"num_envs={len(tiles)}", "sim_device=cpu", "rl_device=cpu", "physics_backend=mujoco"])
+def make_task(tiles: list[tuple[str, int]], last_step: int, device: str = "cpu", pushes: bool = False) -> AnymalTerrain:
+    """One env per tile, curriculum off, long enough for `last_step`; on the CPU (MuJoCo C) or a GPU (MuJoCo Warp)."""
+    backend = "mujoco" if device == "cpu" else "warp"
+    cfg = compose_config(["task=AnymalTerrain", f"num_envs={len(tiles)}", f"sim_device={device}", f"rl_device={device}", f"physics_backend={backend}"])
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
-    task_cfg["env"]["learn"]["pushRobots"] = False
+    task_cfg["env"]["learn"]["pushRobots"] = pushes and task_cfg["env"]["learn"]["pushRobots"]
     task_cfg["env"]["terrain"]["curriculum"] = False
     # the episode's time limit would reset an env mid-rollout
     dt = float(task_cfg["sim"]["dt"]) * int(task_cfg["env"]["controlFrequencyInv"])
     task_cfg["env"]["learn"]["episodeLength_s"] = max(float(task_cfg["env"]["learn"]["episodeLength_s"]), (last_step + 2) * dt)
-    task = AnymalTerrain(task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
+    task = AnymalTerrain(task_cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
     config = task.terrain.config
     for env, (kind, level) in enumerate(tiles):
         column = next((c for c in range(config.num_terrains) if column_kind(c, config) == kind), None)

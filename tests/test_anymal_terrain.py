@@ -173,3 +173,14 @@ def test_a_resumed_run_keeps_each_envs_terrain_row_and_column():
     more = make_task(num_envs=16)  # another num_envs: rows drawn from the saved ones
     more.set_env_state(state)
     assert set(more.terrain_levels.tolist()) <= {0, 1, 2}
+
+
+def test_the_mean_level_is_logged_per_terrain_kind():
+    task = make_task(num_envs=8)
+    levels, columns = torch.tensor([0, 1, 2, 2, 1, 0, 2, 1]), torch.tensor([0, 0, 1, 2, 2, 2, 3, 4])
+    task.set_env_state({"terrain_levels": levels, "terrain_types": columns})
+    episode = task.extras["episode"]
+    assert episode["terrain_level"].item() == pytest.approx(levels.float().mean().item())
+    for kind in task.level_kinds:
+        envs = [i for i, column in enumerate(columns.tolist()) if task.terrain.kinds[column] == kind]
+        assert episode[f"terrain_level_{kind}"].item() == pytest.approx(levels[envs].float().mean().item() if envs else 0.0), kind

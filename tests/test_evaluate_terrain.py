@@ -29,6 +29,19 @@ def test_a_standing_policy_neither_crosses_nor_falls(tmp_path):
     assert set(report) == {"smooth_slope:0", "stairs_up:0"}
     for tile in report.values():
         assert tile["crossed"] == 0.0 and tile["fell"] == 0.0 and tile["mean_distance_m"] < 0.5, report
+    # standing still while told to walk 1 m/s for 4 s: the curriculum would send it a row down
+    result = run("--policy", str(tmp_path / "stand.pt"), "--kinds", "smooth_slope", "--rows", "0", "--envs-per-tile", "2", "--seconds", "4", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert json.loads(result.stdout.splitlines()[-1])["smooth_slope:0"]["demoted"] == 1.0
+
+
+def test_training_commands_and_pushes_are_judged_the_same_way(tmp_path):
+    torch.jit.script(Stand()).save(str(tmp_path / "stand.pt"))
+    args = ("--kinds", "rough_slope", "--rows", "1", "--envs-per-tile", "3", "--seconds", "1", "--commands", "train", "--pushes")
+    result = run("--policy", str(tmp_path / "stand.pt"), *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "training's commands, pushes" in result.stdout
+    assert set(json.loads(result.stdout.splitlines()[-1])["rough_slope:1"]) == {"crossed", "fell", "demoted", "mean_distance_m"}
 
 
 def test_bad_options_say_what_is_accepted(tmp_path):

@@ -42,7 +42,7 @@ import torch
 from isaac_rl.sim import Simulation
 from isaac_rl.tasks.anymal import JOINTS, LEGS, NUM_DOFS, TRACKING_SIGMA, command_ranges, sample_commands, standing_pose
 from isaac_rl.tasks.base.vec_task import VecTask
-from isaac_rl.terrain import ANYMAL_SCAN_X, ANYMAL_SCAN_Y, HeightScan, TerrainConfig, generate_terrain, update_terrain_levels
+from isaac_rl.terrain import ANYMAL_SCAN_X, ANYMAL_SCAN_Y, KINDS, HeightScan, TerrainConfig, generate_terrain, update_terrain_levels
 from isaac_rl.utils.torch_math import quat_rotate, quat_rotate_inverse
 
 NUM_HEIGHT_POINTS = len(ANYMAL_SCAN_X) * len(ANYMAL_SCAN_Y)
@@ -126,10 +126,16 @@ class AnymalTerrain(VecTask):
         self.lin_vel_error = torch.zeros(n, device=dev)
         self.ang_vel_error = torch.zeros(n, device=dev)
         self.mean_terrain_level = torch.zeros((), device=dev)
+        # and per terrain kind: where the curriculum holds each kind's envs tells which kind holds the mean back
+        self.level_kinds = [kind for kind in KINDS if kind in self.terrain.kinds]
+        column_kinds = torch.tensor([self.level_kinds.index(kind) for kind in self.terrain.kinds], device=dev)
+        self.column_kinds = torch.nn.functional.one_hot(column_kinds, len(self.level_kinds)).float()  # (columns, kinds)
+        self.mean_level_per_kind = torch.zeros(len(self.level_kinds), device=dev)
         self.extras["episode"] = {
             "lin_vel_error": self.lin_vel_error,
             "ang_vel_error": self.ang_vel_error,
             "terrain_level": self.mean_terrain_level,
+            **{f"terrain_level_{kind}": self.mean_level_per_kind[i] for i, kind in enumerate(self.level_kinds)},
         }
 
     def create_sim(self) -> Simulation:
@@ -211,7 +217,13 @@ class AnymalTerrain(VecTask):
         self.terrain_levels.copy_(levels)
         self.terrain_types.copy_(types)
         self.env_origins.copy_(self.tile_origins[self.terrain_levels, self.terrain_types])
-        self.mean_terrain_level.copy_(self.terrain_levels.float().mean())
+        self._update_level_means()
+
+    def _update_level_means(self) -> None:
+        levels = self.terrain_levels.float()
+        self.mean_terrain_level.copy_(levels.mean())
+        env_kinds = self.column_kinds[self.terrain_types]  # (envs, kinds)
+        self.mean_level_per_kind.copy_(levels @ env_kinds / env_kinds.sum(dim=0).clamp_min(1.0))
 
     # -- resets --------------------------------------------------------------
     def reset_idx(self, env_mask: torch.Tensor) -> None:
@@ -227,7 +239,7 @@ class AnymalTerrain(VecTask):
             )
             self.terrain_levels.copy_(torch.where(judged, new_levels, self.terrain_levels))
             self.env_origins.copy_(self.tile_origins[self.terrain_levels, self.terrain_types])
-        self.mean_terrain_level.copy_(self.terrain_levels.float().mean())
+        self._update_level_means()
 
         dof_pos = self.default_dof_pos * torch.empty((n, NUM_DOFS), device=dev).uniform_(0.5, 1.5)
         dof_vel = torch.empty((n, NUM_DOFS), device=dev).uniform_(-0.1, 0.1)
