@@ -14,6 +14,7 @@ Options:
     --seconds S          episode length (default 20)
     --seed N             seeds the starts, noise and randomization (default 0)
     --device D           cpu: MuJoCo C (default); cuda:N: MuJoCo Warp on that GPU, the training backend
+    --backend B          mujoco or warp: the physics on --device (MuJoCo Warp also runs on the CPU, slowly)
 
 Every env starts at its tile's centre as the task starts them (curriculum
 off, the task's observation noise and randomization) and plays one episode
@@ -56,18 +57,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--commands", choices=("forward", "train"), default="forward")
     parser.add_argument("--pushes", action="store_true")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", choices=("mujoco", "warp"), default=None)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
 def evaluate(
-    policy: torch.jit.ScriptModule, tiles: list[tuple[str, int]], speed: float | None, steps: int, device: str, pushes: bool
+    policy: torch.jit.ScriptModule,
+    tiles: list[tuple[str, int]],
+    speed: float | None,
+    steps: int,
+    device: str,
+    pushes: bool,
+    backend: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Per env: distance from the start when it crossed half a tile, ended, or the time ran out (capped at half a
     tile), whether it ended before crossing, and the speed its command asked for; and half a tile (m).
     `speed` None: the commands the task draws, as in training."""
-    task = make_task(tiles, steps, device, pushes)
+    task = make_task(tiles, steps, device, pushes, backend)
     half_tile = task.terrain.config.map_length / 2
     obs = task.reset()["obs"]
     start = task.sim.qpos[:, :2].clone()
@@ -106,7 +114,7 @@ def main(argv: list[str]) -> None:
     set_seed(args.seed)
     speed = None if args.commands == "train" else args.speed
     policy = torch.jit.load(args.policy, map_location=args.device)
-    reached, fell, command_speed, half_tile = evaluate(policy, tiles, speed, round(args.seconds / dt), args.device, args.pushes)
+    reached, fell, command_speed, half_tile = evaluate(policy, tiles, speed, round(args.seconds / dt), args.device, args.pushes, args.backend)
     demoted = (reached < half_tile) & (reached < 0.25 * command_speed * args.seconds)
     report = {}
     for kind in kinds:
@@ -125,7 +133,7 @@ def main(argv: list[str]) -> None:
     pushes = ", pushes" if args.pushes else ""
     print(
         f"(row: mean distance up to {half_tile:g} m, crossed/fell/demoted; {args.envs_per_tile} envs per tile, {commands}{pushes}, "
-        f"{args.seconds:g} s, {args.device})"
+        f"{args.seconds:g} s, {args.device}{', ' + args.backend if args.backend else ''})"
     )
     print(json.dumps(report))
 

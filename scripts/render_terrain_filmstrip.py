@@ -73,9 +73,12 @@ def parse_tiles(text: str, num_levels: int) -> list[tuple[str, int]]:
     return tiles
 
 
-def make_task(tiles: list[tuple[str, int]], last_step: int, device: str = "cpu", pushes: bool = False) -> AnymalTerrain:
-    """One env per tile, curriculum off, long enough for `last_step`; on the CPU (MuJoCo C) or a GPU (MuJoCo Warp)."""
-    backend = "mujoco" if device == "cpu" else "warp"
+def make_task(
+    tiles: list[tuple[str, int]], last_step: int, device: str = "cpu", pushes: bool = False, backend: str | None = None
+) -> AnymalTerrain:
+    """One env per tile, curriculum off, long enough for `last_step`; MuJoCo C on the CPU and MuJoCo Warp on a GPU
+    unless `backend` says otherwise (MuJoCo Warp also runs on the CPU)."""
+    backend = backend or ("mujoco" if device == "cpu" else "warp")
     cfg = compose_config(["task=AnymalTerrain", f"num_envs={len(tiles)}", f"sim_device={device}", f"rl_device={device}", f"physics_backend={backend}"])
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
     task_cfg["env"]["learn"]["pushRobots"] = pushes and task_cfg["env"]["learn"]["pushRobots"]

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from conftest import REPO_ROOT
 
@@ -42,6 +43,17 @@ def test_training_commands_and_pushes_are_judged_the_same_way(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "training's commands, pushes" in result.stdout
     assert set(json.loads(result.stdout.splitlines()[-1])["rough_slope:1"]) == {"crossed", "fell", "demoted", "mean_distance_m"}
+
+
+def test_mujoco_warp_evaluates_on_the_cpu_too(tmp_path):
+    pytest.importorskip("mujoco_warp")
+    torch.jit.script(Stand()).save(str(tmp_path / "stand.pt"))
+    args = ("--kinds", "stairs_up", "--rows", "1", "--envs-per-tile", "2", "--seconds", "1", "--backend", "warp")
+    result = run("--policy", str(tmp_path / "stand.pt"), *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert ", cpu, warp)" in result.stdout
+    tile = json.loads(result.stdout.splitlines()[-1])["stairs_up:1"]
+    assert tile["crossed"] == 0.0 and tile["fell"] == 0.0 and tile["mean_distance_m"] < 0.5, tile
 
 
 def test_bad_options_say_what_is_accepted(tmp_path):
