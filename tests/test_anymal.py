@@ -149,3 +149,25 @@ def test_a_model_without_anymals_joint_names_is_refused():
 def test_the_cuda_step_stays_in_one_graph_without_host_syncs():
     env = make_anymal(device="cuda:0", num_envs=256, backend="warp")
     step_graph_without_host_sync(env, 200)
+
+
+def test_only_the_foot_sphere_touches_the_ground_under_a_shank():
+    # a shank capsule that reached into its foot sphere touched the ground with it, and MuJoCo Warp put such
+    # capsules up to 25 cm deep into rough heightfield ground (docs/locomotion.md)
+    import mujoco
+    import numpy as np
+
+    from isaac_rl import ASSET_ROOT
+
+    model = mujoco.MjModel.from_xml_path(str(ASSET_ROOT / "mjcf" / "anymal.xml"))
+    for leg in ("LF", "RF", "LH", "RH"):
+        shank, foot = (mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"{leg}_{part}") for part in ("SHANK", "FOOT"))
+        (capsule,) = [g for g in range(model.ngeom) if model.geom_bodyid[g] == shank and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE]
+        (sphere,) = [g for g in range(model.ngeom) if model.geom_bodyid[g] == foot]
+        axis = np.zeros(3)
+        mujoco.mju_rotVecQuat(axis, np.array([0.0, 0.0, 1.0]), model.geom_quat[capsule])
+        half_length, radius = model.geom_size[capsule, 1], model.geom_size[capsule, 0]
+        # in the shank's frame, the leg stretched straight down: the capsule's lowest point and the foot's
+        capsule_bottom = min(model.geom_pos[capsule, 2] + s * half_length * axis[2] for s in (-1, 1)) - radius
+        foot_bottom = model.body_pos[foot, 2] - model.geom_size[sphere, 0]
+        assert capsule_bottom - foot_bottom > 0.05, leg
