@@ -88,12 +88,14 @@ def make_task(
     task_cfg["env"]["learn"]["episodeLength_s"] = max(float(task_cfg["env"]["learn"]["episodeLength_s"]), (last_step + 2) * dt)
     task = AnymalTerrain(task_cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
     config = task.terrain.config
-    for env, (kind, level) in enumerate(tiles):
+    columns = []
+    for kind, _ in tiles:
         column = next((c for c in range(config.num_terrains) if column_kind(c, config) == kind), None)
         if column is None:
             raise ValueError(f"--tiles: the map has no {kind} column (env.terrain.terrainProportions)")
-        task.terrain_levels[env], task.terrain_types[env] = level, column
-    task.env_origins.copy_(task.tile_origins[task.terrain_levels, task.terrain_types])
+        columns.append(column)
+    # as a resumed run places its envs: rows, columns, origins and the logged level means
+    task.set_env_state({"terrain_levels": torch.tensor([level for _, level in tiles]), "terrain_types": torch.tensor(columns)})
     return task
 
 

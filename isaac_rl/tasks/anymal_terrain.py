@@ -131,6 +131,8 @@ class AnymalTerrain(VecTask):
         column_kinds = torch.tensor([self.level_kinds.index(kind) for kind in self.terrain.kinds], device=dev)
         self.column_kinds = torch.nn.functional.one_hot(column_kinds, len(self.level_kinds)).float()  # (columns, kinds)
         self.mean_level_per_kind = torch.zeros(len(self.level_kinds), device=dev)
+        self.kind_averaging = torch.zeros((n, len(self.level_kinds)), device=dev)  # levels @ it: each kind's mean
+        self._set_kind_averaging()
         self.extras["episode"] = {
             "lin_vel_error": self.lin_vel_error,
             "ang_vel_error": self.ang_vel_error,
@@ -217,13 +219,18 @@ class AnymalTerrain(VecTask):
         self.terrain_levels.copy_(levels)
         self.terrain_types.copy_(types)
         self.env_origins.copy_(self.tile_origins[self.terrain_levels, self.terrain_types])
+        self._set_kind_averaging()
         self._update_level_means()
+
+    def _set_kind_averaging(self) -> None:
+        """Envs keep their column (kind) until set_env_state: the per-kind averaging is set here, not every step."""
+        env_kinds = self.column_kinds[self.terrain_types]  # (envs, kinds)
+        self.kind_averaging.copy_(env_kinds / env_kinds.sum(dim=0).clamp_min(1.0))
 
     def _update_level_means(self) -> None:
         levels = self.terrain_levels.float()
         self.mean_terrain_level.copy_(levels.mean())
-        env_kinds = self.column_kinds[self.terrain_types]  # (envs, kinds)
-        self.mean_level_per_kind.copy_(levels @ env_kinds / env_kinds.sum(dim=0).clamp_min(1.0))
+        self.mean_level_per_kind.copy_(levels @ self.kind_averaging)
 
     # -- resets --------------------------------------------------------------
     def reset_idx(self, env_mask: torch.Tensor) -> None:
