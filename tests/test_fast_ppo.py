@@ -102,17 +102,23 @@ def test_a_run_of_one_agent_resumes_with_the_other(tmp_path):
     assert "epoch 6/6" in again.stdout
 
 
+MIXED_PRECISION = "train.params.config.mixed_precision=True"
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("compiled", [False, True], ids=["graphs", "graphs_compiled"])
-def test_the_cuda_graphs_train_as_the_eager_agent(compiled, tmp_path):
+@pytest.mark.parametrize(
+    "graphs", [[], ["train.params.config.torch_compile=True"], [MIXED_PRECISION]], ids=["graphs", "graphs_compiled", "graphs_bf16"]
+)
+def test_the_cuda_graphs_train_as_the_eager_agent(graphs, tmp_path):
     # 6 epochs: the rollout's graphs are recorded in the first; the update runs eagerly in epochs 1-3, is recorded in
     # 4 and replayed in 5 and 6 (with torch_compile, of the compiled policy, bookkeeping and losses: fused kernels
-    # round differently). Cartpole only: HumanoidAMP's falls and contacts amplify rounding (graphed and eager runs
-    # already differ by ~1e-2 after 3 epochs in which only the rollout is recorded), so AMP's recorded update is
-    # checked by the sync test below and by training (docs/benchmarks.md).
-    runs, tolerance = {}, 1e-3 if compiled else 1e-4
-    graphs = ["train.params.config.torch_compile=True"] if compiled else []
-    for name, extra in (("graphs", graphs), ("eager", ["+train.params.config.cuda_graphs=False"])):
+    # round differently; with mixed_precision, rl_games' bf16 autocast and GradScaler, in both runs). Cartpole only:
+    # HumanoidAMP's falls and contacts amplify rounding (graphed and eager runs already differ by ~1e-2 after 3 epochs
+    # in which only the rollout is recorded), so AMP's recorded update is checked by the sync test below and by
+    # training (docs/benchmarks.md).
+    runs, tolerance = {}, 1e-4 if not graphs else 1e-3
+    eager = [x for x in graphs if x == MIXED_PRECISION] + ["+train.params.config.cuda_graphs=False"]
+    for name, extra in (("graphs", graphs), ("eager", eager)):
         cwd = tmp_path / name
         cwd.mkdir()
         result = run_train("task=Cartpole", "num_envs=256", "max_iterations=6", "seed=3", "sim_device=cuda:0", "rl_device=cuda:0", *extra, cwd=cwd)
@@ -131,7 +137,7 @@ AMP_RUN = [  # HumanoidAMP, small networks and buffers: the discriminator, its b
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("task", [["task=Ant"], AMP_RUN], ids=["ant", "amp"])
+@pytest.mark.parametrize("task", [["task=Ant"], AMP_RUN, [*AMP_RUN, MIXED_PRECISION]], ids=["ant", "amp", "amp_bf16"])
 def test_a_cuda_epoch_runs_without_host_syncs(task, tmp_path):
     import os
     import subprocess

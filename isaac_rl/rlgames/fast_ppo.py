@@ -25,7 +25,9 @@ device:
   losses, backward, gradient clipping, Adam, the adaptive rate) as one: a
   few launches where there were thousands of small kernels, each launched
   by Python. rl_games' `torch_compile` key also fuses the rollout
-  bookkeeping and the losses.
+  bookkeeping and the losses; its `mixed_precision` (bf16 autocast and a
+  GradScaler) is recorded too: fused Adam takes the scaler's inf flag as a
+  tensor, so skipping a step never waits on the host.
 
 It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
 other host sync inside an epoch (from the third on: the first ones compile
@@ -237,7 +239,7 @@ class FastA2CAgent(SafeA2CAgent):
         self._action_noise_shape = (self.num_actors, self.actions_num)
         self._policy_step: Callable[..., dict] = self._act
         self._bookkeeping_step: Callable[..., torch.Tensor] = self._record_step
-        graphs = on_cuda and not self.mixed_precision and not isinstance(self.obs_shape, dict)
+        graphs = on_cuda and not isinstance(self.obs_shape, dict)
         graphs = graphs and self.config.get("cuda_graphs", True)
         if graphs:
             device = torch.device(self.ppo_device)
