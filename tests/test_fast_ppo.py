@@ -137,7 +137,11 @@ AMP_RUN = [  # HumanoidAMP, small networks and buffers: the discriminator, its b
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("task", [["task=Ant"], AMP_RUN, [*AMP_RUN, MIXED_PRECISION]], ids=["ant", "amp", "amp_bf16"])
+@pytest.mark.parametrize(
+    "task",
+    [["task=Ant"], AMP_RUN, [*AMP_RUN, MIXED_PRECISION], [*AMP_RUN, "train.params.config.torch_compile=True"]],
+    ids=["ant", "amp", "amp_bf16", "amp_compiled"],  # compiled: the discriminator's double backward stays eager
+)
 def test_a_cuda_epoch_runs_without_host_syncs(task, tmp_path):
     import os
     import subprocess

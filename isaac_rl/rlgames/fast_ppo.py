@@ -429,11 +429,14 @@ class FastA2CAgent(SafeA2CAgent):
                 self.set_train()
                 self.calc_gradients(self.dataset[i])
                 a_loss, c_loss, entropy, kl, _, _, cmu, csigma, b_loss = self.train_result
-                a_losses.append(a_loss)
-                c_losses.append(c_loss)
-                entropies.append(entropy)
-                b_losses.append(b_loss if self.bounds_loss_coef is not None else torch.zeros_like(a_loss))
-                epoch_kls.append(kl)
+                # detached, and train_result dropped: a logged loss would otherwise keep the minibatch's autograd graph
+                # alive into the next epoch, which then records its graph on another stream than the one that built it
+                self.train_result = None
+                a_losses.append(a_loss.detach())
+                c_losses.append(c_loss.detach())
+                entropies.append(entropy.detach())
+                b_losses.append(b_loss.detach() if self.bounds_loss_coef is not None else torch.zeros_like(a_losses[-1]))
+                epoch_kls.append(kl.detach())
                 self.dataset.update_mu_sigma(cmu, csigma)
                 if self.schedule_type == "legacy":
                     self._schedule(self._mean_over_ranks(kl))

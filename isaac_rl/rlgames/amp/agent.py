@@ -177,6 +177,8 @@ class AMPMixin:
         loss = loss + self.amp_config.disc_coef * self.discriminator_objective(self._amp_minibatch)
         return loss, a_loss, c_loss, entropy, b_loss, sum_mask
 
+    # eager under torch_compile=True: its gradient penalty differentiates twice, which compiled autograd refuses
+    @torch.compiler.disable
     def discriminator_objective(self, minibatch: dict) -> torch.Tensor:
         """Discriminator loss on a minibatch's AMP observations, with its regularisers; logs its parts."""
         cfg = self.amp_config
