@@ -7,10 +7,11 @@ import torch
 from conftest import step_graph_without_host_sync
 from omegaconf import OmegaConf
 
-from isaac_rl import CFG_ROOT, tasks
+from isaac_rl import ASSET_ROOT, CFG_ROOT, tasks
 from isaac_rl.tasks.ball_balance import (
     BALL_TARGET_HEIGHT,
-    UPPER_LEGS,
+    HIPS,
+    KNEES,
     ball_on_tray,
     compute_ball_balance_observations,
     compute_ball_balance_reward,
@@ -76,9 +77,9 @@ def test_closed_loops_hold_the_table_and_the_legs_tilt_it():
     start = tray[:, 0, :3].clone()
     for _ in range(100):
         env.step(torch.zeros(2, 3))
-    # three pinned feet and held upper legs: the tray stays where it stands (it only bears the ball)
+    # three pinned feet and held knees: the tray stays where it stands (it only bears the ball)
     torch.testing.assert_close(env.sim.scene.actor_root_state("tray")[:, 0, :3], start, atol=0.01, rtol=0)
-    # raising leg 0's target (env 0 only) tips the tray: its up axis leans away from vertical
+    # driving knee 0 (env 0 only) tips the tray: its up axis leans away from vertical
     actions = torch.zeros(2, 3)
     actions[0, 0] = 1.0
     for _ in range(20):
@@ -86,9 +87,20 @@ def test_closed_loops_hold_the_table_and_the_legs_tilt_it():
     quat = env.sim.scene.actor_root_state("tray")[:, 0, 3:7]
     tilt = 1.0 - (1.0 - 2.0 * (quat[:, 1] ** 2 + quat[:, 2] ** 2))  # 1 - (z of the tray's up axis)
     assert tilt[0] > 1e-3 and tilt[1] < 1e-4
-    assert env.sim.scene.joint_pos(UPPER_LEGS)[0, 0] > 0.1
-    # the knees are not driven: they move because the loops are closed
-    assert abs(float(env.sim.scene.joint_pos("lower_leg0")[0, 0])) > 0.05
+    assert env.sim.scene.joint_pos(KNEES)[0, 0] > 0.1
+    # the joints at the tray are not driven: they move because the loops are closed
+    assert abs(float(env.sim.scene.joint_pos(HIPS)[0, 0])) > 0.05
+
+
+def test_a_model_that_drives_other_joints_than_the_knees_is_refused(tmp_path):
+    # IsaacGymEnvs drives the knees (its DOFs 1, 3, 5); the same legs driven at the tray would train another task
+    model = (ASSET_ROOT / "mjcf" / "ball_balance.xml").read_text()
+    for i in range(3):
+        model = model.replace(f'<position name="knee{i}" joint="lower_leg{i}"/>', f'<position name="hip{i}" joint="upper_leg{i}"/>')
+    hips_driven = tmp_path / "hips_driven.xml"
+    hips_driven.write_text(model)
+    with pytest.raises(ValueError, match=r"exactly the position actuators \('knee0', 'knee1', 'knee2'\).*hip0"):
+        make_ball_balance(num_envs=1, asset=str(hips_driven))
 
 
 def test_reset_drops_a_new_ball_in_masked_envs_only():

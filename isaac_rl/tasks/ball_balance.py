@@ -1,16 +1,17 @@
 """BallBalance: tilt a tray on three legs to catch a falling ball and hold it at the centre.
 
 IsaacGymEnvs' BallBalance, on MuJoCo. The tray stands on three two-link legs
-whose feet are pinned to the floor (three closed kinematic loops); the upper
-leg joints are position-driven, the knees passive. Each reset drops the ball
+whose feet are pinned to the floor (three closed kinematic loops); the knees
+are position-driven (IsaacGymEnvs drives DOFs 1, 3 and 5: the lower leg joints),
+the joints at the tray passive. Each reset drops the ball
 from 1-2 m above a random point within 0.5 m of the centre, moving down at
 5 m/s and sideways toward the centre.
 
 Observations (24), in this order:
-  upper leg joint positions (3) and velocities (3), ball position (3) and
+  knee joint positions (3) and velocities (3), ball position (3) and
   linear velocity (3) in the world frame, the force leg 0 exerts on the tray
   (3), the torques of all three legs on the tray (9); forces and torques / 20.
-Actions (3): upper leg target velocities; targets += dt x actionSpeedScale x
+Actions (3): knee target velocities; targets += dt x actionSpeedScale x
 action, clamped to the joint range.
 Reward: 1 / (1 + distance of the ball from 0.7 m above the centre) x
 1 / (1 + ball speed). The episode ends when the ball drops below 1.5 ball
@@ -29,8 +30,10 @@ import torch
 from isaac_rl.sim import Simulation
 from isaac_rl.tasks.base.vec_task import VecTask
 
-UPPER_LEGS = ("upper_leg0", "upper_leg1", "upper_leg2")
+# the joints at the tray (passive), the knees and their position drives, in action order
+HIPS = ("upper_leg0", "upper_leg1", "upper_leg2")
 KNEES = ("lower_leg0", "lower_leg1", "lower_leg2")
+KNEE_DRIVES = ("knee0", "knee1", "knee2")
 LEG_SENSORS = ("leg0_force", "leg0_torque", "leg1_torque", "leg2_torque")
 NUM_OBS = 24
 # forces and torques enter the observation divided by this (IsaacGymEnvs' scale)
@@ -50,14 +53,14 @@ class BallBalance(VecTask):
         self.max_horizontal_speed = float(env["maxHorizontalSpeed"])
         self.drop_speed = float(env["dropSpeed"])
         self.cfg["env"]["numObservations"] = NUM_OBS
-        self.cfg["env"]["numActions"] = len(UPPER_LEGS)
+        self.cfg["env"]["numActions"] = len(KNEES)
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         self.scene = self.sim.scene
-        # the position actuators' ranges are the upper legs' joint ranges
+        # the position actuators' ranges are the knees' joint ranges
         self.target_lower, self.target_upper = self.sim.ctrl_range.unbind(1)
         self.sensor_columns = self.sim.sensor_columns(LEG_SENSORS)
-        self.leg_targets = torch.zeros((self.num_envs, len(UPPER_LEGS)), device=self.device)
+        self.leg_targets = torch.zeros((self.num_envs, len(KNEES)), device=self.device)
         self.success_buf = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         # height of the ball above the tray, logged per step as Episode/ball_height
         self.ball_height = torch.zeros(self.num_envs, device=self.device)
@@ -66,13 +69,14 @@ class BallBalance(VecTask):
     def create_sim(self) -> Simulation:
         asset = self.cfg["env"].get("asset", "mjcf/ball_balance.xml")
         sim = self.make_sim(asset)
-        missing = [n for n in (*UPPER_LEGS, *KNEES) if n not in sim.scene.joint_names("scalar")]
+        missing = [n for n in (*HIPS, *KNEES) if n not in sim.scene.joint_names("scalar")]
         missing += [n for n in ("tray", "ball") if n not in sim.scene.actor_names]
         missing += [n for n in LEG_SENSORS if n not in sim.info.sensor_slices]
-        if missing or sim.info.nu != len(UPPER_LEGS):
+        if missing or sim.info.actuator_names != list(KNEE_DRIVES):
             raise ValueError(
-                f"the BallBalance task needs a model with free actors 'tray' and 'ball', joints {UPPER_LEGS + KNEES}, "
-                f"sensors {LEG_SENSORS} and {len(UPPER_LEGS)} position actuators; {asset!r} lacks {missing or 'the actuators'}"
+                f"the BallBalance task needs a model with free actors 'tray' and 'ball', joints {HIPS + KNEES}, "
+                f"sensors {LEG_SENSORS} and exactly the position actuators {KNEE_DRIVES} (on the knees); {asset!r} "
+                f"lacks {missing or 'them'} (its actuators: {sim.info.actuator_names})"
             )
         return sim
 
@@ -84,7 +88,7 @@ class BallBalance(VecTask):
     def compute_observations(self) -> None:
         ball = self.scene.actor_root_state("ball")[:, 0]
         self.obs_buf[:] = compute_ball_balance_observations(
-            self.scene.joint_pos(UPPER_LEGS), self.scene.joint_vel(UPPER_LEGS),
+            self.scene.joint_pos(KNEES), self.scene.joint_vel(KNEES),
             ball[:, 0:3], ball[:, 7:10], self.sim.sensordata[:, self.sensor_columns],
         )  # fmt: skip
 
