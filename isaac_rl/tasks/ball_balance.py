@@ -3,7 +3,7 @@
 IsaacGymEnvs' BallBalance, on MuJoCo. The tray stands on three two-link legs
 whose feet are pinned to the floor (three closed kinematic loops); the knees
 are position-driven (IsaacGymEnvs drives DOFs 1, 3 and 5: the lower leg joints),
-the joints at the tray passive. Each reset drops the ball
+the joints at the tray are passive. Each reset drops the ball
 from 1-2 m above a random point within 0.5 m of the centre, moving down at
 5 m/s and sideways toward the centre.
 
@@ -19,8 +19,9 @@ radii (off the tray, onto the floor), or at maxEpisodeLength.
 Success: the episode ran to its full length with the ball on the tray.
 
 Differences from Isaac Gym: the feet are held by equality constraints rather
-than rigid-body attractors, and the driven joints carry a motor armature that
-keeps the stiff drive stable at MuJoCo's 5 ms step (see the model).
+than rigid-body attractors, the driven joints carry a motor armature that
+keeps the stiff drive stable at MuJoCo's 5 ms step, and the passive ones some
+damping for the same reason (see the model).
 """
 
 from __future__ import annotations
