@@ -5,7 +5,9 @@ IsaacGymEnvs' AnymalTerrain (and legged_gym) lay out `numLevels` x
 difficulty i / numLevels; column j's kind is picked by where j / numTerrains
 falls in the cumulative `terrainProportions`: smooth slope, rough slope,
 stairs up, stairs down, discrete obstacles, and stepping stones for whatever
-the five leave. Slopes and stairs of the first half of their columns go down
+the five leave. `terrainKinds` names other kinds, from the registry in
+sub_terrains.py (a user's own included): the proportions then apply to
+them in order, and the last gets the rest. Slopes and stairs of the first half of their columns go down
 into the tile instead of up. A flat border surrounds the map.
 
 Each tile's origin is its centre, at the highest ground of its central 2 m
@@ -40,6 +42,7 @@ class TerrainConfig:
     curriculum: bool = True
     max_init_level: int = 0
     seed: int = 0
+    kinds: tuple[str, ...] = KINDS
 
     @classmethod
     def from_task_cfg(cls, terrain: dict[str, Any]) -> "TerrainConfig":
@@ -54,6 +57,7 @@ class TerrainConfig:
             curriculum=bool(terrain.get("curriculum", cls.curriculum)),
             max_init_level=int(terrain.get("maxInitMapLevel", cls.max_init_level)),
             seed=int(terrain.get("seed", cls.seed)),
+            kinds=tuple(str(kind) for kind in terrain.get("terrainKinds", cls.kinds)),
         )
         config.check()
         return config
@@ -61,10 +65,17 @@ class TerrainConfig:
     def check(self) -> None:
         if self.num_levels < 1 or self.num_terrains < 1:
             raise ValueError(f"terrain numLevels and numTerrains must be >= 1, got {self.num_levels} and {self.num_terrains}")
-        if len(self.proportions) > len(KINDS) - 1 or min(self.proportions, default=0) < 0 or sum(self.proportions) > 1 + 1e-6:
+        unknown = [kind for kind in self.kinds if kind not in sub_terrains.TILE_KINDS]
+        if not self.kinds or unknown:
             raise ValueError(
-                f"terrain terrainProportions {list(self.proportions)}: expected up to {len(KINDS) - 1} non-negative shares "
-                f"summing to at most 1, for {list(KINDS[:-1])}; stepping stones get the rest"
+                f"terrain terrainKinds {list(self.kinds)}: unknown {unknown}; registered kinds: {sorted(sub_terrains.TILE_KINDS)} "
+                "(add one with isaac_rl.terrain.register_tile_kind)"
+            )
+        kinds = self.kinds
+        if len(self.proportions) > len(kinds) - 1 or min(self.proportions, default=0) < 0 or sum(self.proportions) > 1 + 1e-6:
+            raise ValueError(
+                f"terrain terrainProportions {list(self.proportions)}: expected up to {len(kinds) - 1} non-negative shares "
+                f"summing to at most 1, for {list(kinds[:-1])}; {kinds[-1]} gets the rest"
             )
         if not 0 <= self.max_init_level < self.num_levels:
             raise ValueError(f"terrain maxInitMapLevel must be in [0, numLevels - 1 = {self.num_levels - 1}], got {self.max_init_level}")
@@ -88,35 +99,19 @@ class Terrain:
 def column_kind(column: int, config: TerrainConfig) -> str:
     """The tile kind of column `column`: where column / num_terrains falls in the cumulative proportions."""
     choice = column / config.num_terrains
-    for kind, bound in zip(KINDS, np.cumsum(config.proportions)):
+    for kind, bound in zip(config.kinds, np.cumsum(config.proportions)):
         if choice < bound:
             return kind
-    return KINDS[-1]
+    return config.kinds[-1]
 
 
 def make_tile(kind: str, difficulty: float, choice: float, config: TerrainConfig, rng: np.random.Generator) -> np.ndarray:
     """One tile's heights; `difficulty` in [0, 1), `choice` the column's position in [0, 1)."""
+    index = config.kinds.index(kind)
+    bounds = np.concatenate(([0.0], np.cumsum(config.proportions), [1.0]))
+    first_half = choice < (bounds[index] + bounds[index + 1]) / 2
     size = int(config.map_length / config.horizontal_scale)
-    spacing = config.horizontal_scale
-    bounds = np.cumsum(config.proportions)
-    # IsaacGymEnvs' scales: slopes up to 0.4 (22 degrees), steps 5-22.5 cm, blocks 2.5-17.5 cm, stones 2-0.2 m
-    slope = 0.4 * difficulty
-    step_height = 0.05 + 0.175 * difficulty
-    if kind in ("smooth_slope", "rough_slope"):
-        first = 0.0 if kind == "smooth_slope" else bounds[0]
-        downhill = choice < (first + bounds[KINDS.index(kind)]) / 2
-        heights = sub_terrains.pyramid_slope(size, spacing, -slope if downhill else slope, platform=3.0)
-        if kind == "rough_slope":
-            sub_terrains.add_uniform_noise(heights, spacing, rng, -0.1, 0.1, step=0.025, noise_spacing=0.2)
-        return heights
-    if kind == "stairs_up":
-        # the robot starts in the pit and climbs out
-        return sub_terrains.pyramid_stairs(size, spacing, step_width=0.31, step_height=-step_height, platform=3.0)
-    if kind == "stairs_down":
-        return sub_terrains.pyramid_stairs(size, spacing, step_width=0.31, step_height=step_height, platform=3.0)
-    if kind == "discrete_obstacles":
-        return sub_terrains.discrete_obstacles(size, spacing, rng, 0.025 + 0.15 * difficulty, 1.0, 2.0, 40, platform=3.0)
-    return sub_terrains.stepping_stones(size, spacing, rng, stone_size=2.0 - 1.8 * difficulty, gap=0.1, max_height=0.0, platform=3.0)
+    return sub_terrains.TILE_KINDS[kind](sub_terrains.Tile(size, config.horizontal_scale, difficulty, first_half, rng))
 
 
 def generate_terrain(config: TerrainConfig) -> Terrain:

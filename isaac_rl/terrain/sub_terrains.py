@@ -7,9 +7,16 @@ border is the pit between stones). Tiles with a centre
 platform leave a flat square of `platform` metres in the middle, where a
 robot is spawned. The kinds and their parameters follow IsaacGymEnvs' and
 legged_gym's terrain tiles (Rudin et al. 2021).
+
+The kinds a map can use are a registry, `TILE_KINDS` (name -> function of a
+`Tile`): a user's own kind is one `register_tile_kind(name, fn)` and its name
+in the terrain config's `terrainKinds`, without touching the generator.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -104,3 +111,67 @@ def stepping_stones(
             heights[x : x + stone, y : y + stone] = rng.uniform(-max_height, max_height) if max_height > 0 else 0.0
     _flatten_platform(heights, spacing, platform)
     return heights
+
+
+@dataclass(frozen=True)
+class Tile:
+    """What a tile kind is told about the tile it makes."""
+
+    size: int
+    """Samples along each side."""
+    spacing: float
+    """Metres between samples."""
+    difficulty: float
+    """The tile's row: 0 (easiest) up to (num_levels - 1) / num_levels."""
+    first_half: bool
+    """The tile's column lies in the first half of its kind's columns (slopes: down into the tile there)."""
+    rng: np.random.Generator
+
+
+TileKind = Callable[[Tile], np.ndarray]
+TILE_KINDS: dict[str, TileKind] = {}
+
+
+def register_tile_kind(name: str, make: TileKind) -> None:
+    """Add (or replace) the tile kind `name`: `make(tile)` returns (tile.size, tile.size) heights (m)."""
+    if not name or not callable(make):
+        raise ValueError(f"register_tile_kind needs a name and a function of a Tile, got {name!r}, {make!r}")
+    TILE_KINDS[name] = make
+
+
+# IsaacGymEnvs' scales: slopes up to 0.4 (22 degrees), steps 5-22.5 cm, blocks 2.5-17.5 cm, stones 2-0.2 m
+def _slope(tile: Tile) -> np.ndarray:
+    slope = 0.4 * tile.difficulty
+    return pyramid_slope(tile.size, tile.spacing, -slope if tile.first_half else slope, platform=3.0)
+
+
+def _rough_slope(tile: Tile) -> np.ndarray:
+    heights = _slope(tile)
+    add_uniform_noise(heights, tile.spacing, tile.rng, -0.1, 0.1, step=0.025, noise_spacing=0.2)
+    return heights
+
+
+def _stairs(direction: float) -> TileKind:
+    def make(tile: Tile) -> np.ndarray:
+        step_height = 0.05 + 0.175 * tile.difficulty
+        return pyramid_stairs(tile.size, tile.spacing, step_width=0.31, step_height=direction * step_height, platform=3.0)
+
+    return make
+
+
+def _discrete_obstacles(tile: Tile) -> np.ndarray:
+    return discrete_obstacles(tile.size, tile.spacing, tile.rng, 0.025 + 0.15 * tile.difficulty, 1.0, 2.0, 40, platform=3.0)
+
+
+def _stepping_stones(tile: Tile) -> np.ndarray:
+    stone = 2.0 - 1.8 * tile.difficulty
+    return stepping_stones(tile.size, tile.spacing, tile.rng, stone_size=stone, gap=0.1, max_height=0.0, platform=3.0)
+
+
+register_tile_kind("smooth_slope", _slope)
+register_tile_kind("rough_slope", _rough_slope)
+# stairs up: the robot starts in the pit and climbs out
+register_tile_kind("stairs_up", _stairs(-1.0))
+register_tile_kind("stairs_down", _stairs(1.0))
+register_tile_kind("discrete_obstacles", _discrete_obstacles)
+register_tile_kind("stepping_stones", _stepping_stones)

@@ -10,8 +10,24 @@ shape (num_envs,) and must compute new states for all envs and write them
 where the mask is set. That keeps `step()` free of host synchronisation on
 CUDA (no `nonzero()`), so the whole step can be captured in a CUDA graph.
 
-As in IsaacGymEnvs, an env that is done at step t returns its final
-observation at t and is reset at the start of step t+1's bookkeeping.
+VecTask owns the episode: it counts `progress_buf`, ends episodes at
+`maxEpisodeLength` (`timeout_buf`, `extras["time_outs"]`), and resets the
+envs that are done, zeroing their progress and `reset_buf`. A task's
+`compute_reward` says only what terminates (`reset_buf[:] = fallen`), and
+its `reset_idx` only writes new states. The order of a step's bookkeeping
+(`post_physics_step`) is one of two:
+- IsaacGymEnvs' (default): an env done at step t returns its final
+  observation at t and is reset at the start of step t+1's bookkeeping:
+  reset, `update_state`, observations, reward and terminations;
+- legged_gym's (`env.resetInSameStep: True`, or the class attribute
+  `reset_in_same_step`): `update_state`, reward and terminations, reset of the
+  envs done, `update_state` again, observations. The observation returned
+  with a done flag is then the new episode's first, and nothing of the old
+  episode (commands included) leaks into it.
+`update_state` is the task's hook for quantities both observations and
+rewards read (base-frame velocities, commands steered by heading).
+A task ported from IsaacGymEnvs that overrides `post_physics_step` and keeps
+its own bookkeeping still works: doing it twice changes nothing.
 
 Tasks with a goal say whether each episode reached it: `self.success_buf`
 (bool, (num_envs,)), updated in `compute_reward` and read where the episode
@@ -59,6 +75,8 @@ if TYPE_CHECKING:
 
 
 class VecTask:
+    # legged_gym's order of a step (see the module docstring); env.resetInSameStep overrides it
+    reset_in_same_step: bool = False
     # camera of videos (`capture_video`): MjvCamera fields over the default, which follows a free root
     video_camera: dict[str, Any] = {}
 
@@ -82,6 +100,7 @@ class VecTask:
         self.control_freq_inv = _positive_int(env_cfg.get("controlFrequencyInv", 1), "env.controlFrequencyInv")
         self.clip_obs = float(env_cfg.get("clipObservations", math.inf))
         self.clip_actions = float(env_cfg.get("clipActions", math.inf))
+        self.reset_in_same_step = bool(env_cfg.get("resetInSameStep", type(self).reset_in_same_step))
 
         self.device = _check_device(sim_device, "sim_device")
         self.rl_device = _check_device(rl_device, "rl_device")
@@ -164,13 +183,44 @@ class VecTask:
         raise NotImplementedError
 
     def post_physics_step(self) -> None:
+        """The episode's bookkeeping around the task's methods, in the order the module docstring gives."""
         self.progress_buf += 1
-        self.reset_idx(self.reset_buf.bool())
-        self.compute_observations()
-        self.compute_reward()
+        if self.reset_in_same_step:
+            self._mark_time_outs()
+            self.update_state()
+            self.compute_reward()
+            done = self._end_episodes()
+            self.reset_envs(done)
+            self.reset_buf.copy_(done)  # still this step's done flags, for the learner
+            self.update_state()
+            self.compute_observations()
+        else:
+            self.reset_envs(self.reset_buf.bool())
+            self._mark_time_outs()
+            self.update_state()
+            self.compute_observations()
+            self.compute_reward()
+            self._end_episodes()
+
+    def reset_envs(self, env_mask: torch.Tensor) -> None:
+        """`reset_idx` and the episode's bookkeeping: progress and done flags back to 0 where `env_mask` is set."""
+        self.reset_idx(env_mask)
+        self.progress_buf.masked_fill_(env_mask, 0)
+        self.reset_buf.masked_fill_(env_mask, 0)
+
+    def _mark_time_outs(self) -> None:
+        self.timeout_buf.copy_(self.progress_buf >= self.max_episode_length - 1)
+
+    def _end_episodes(self) -> torch.Tensor:
+        """Time-outs join the task's terminations in `reset_buf`; returns the done mask."""
+        self.reset_buf |= self.timeout_buf
+        return self.reset_buf.bool()
+
+    def update_state(self) -> None:
+        """Quantities that observations and rewards both read, after physics and resets (see the module docstring)."""
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
-        """Reset the envs where `env_mask` (bool, (num_envs,)) is True."""
+        """Reset the envs where `env_mask` (bool, (num_envs,)) is True: write their new states."""
         raise NotImplementedError
 
     def compute_observations(self) -> None:
@@ -261,7 +311,9 @@ class VecTask:
             # envs reset in this step's post_physics_step start their episode with the new draws
             self.randomizer.on_step(self.reset_buf.bool())
         self.post_physics_step()
-        self.timeout_buf = (self.progress_buf >= self.max_episode_length - 1).long()
+        if not self.reset_in_same_step:
+            # a ported task's own post_physics_step may leave this to the base class, as IsaacGymEnvs' does
+            self._mark_time_outs()
         self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
         if self.success_buf is not None:
             self.extras["successes"] = self.success_buf.to(self.rl_device)
@@ -269,7 +321,8 @@ class VecTask:
 
     def reset(self) -> dict[str, torch.Tensor]:
         """Reset every env and return the first observations."""
-        self.reset_idx(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        self.reset_envs(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        self.update_state()
         self.compute_observations()
         return self._observations()
 
