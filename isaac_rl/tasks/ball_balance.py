@@ -13,7 +13,7 @@ Observations (24), in this order:
   (3), the torques of all three legs on the tray (9); forces and torques / 20.
 Actions (3): knee target velocities; targets += dt x actionSpeedScale x
 action, clamped to the joint range.
-Reward: 1 / (1 + distance of the ball from 0.7 m above the centre) x
+Reward (one term, `balance`, logged as Episode/rew_balance): 1 / (1 + distance of the ball from 0.7 m above the centre) x
 1 / (1 + ball speed). The episode ends when the ball drops below 1.5 ball
 radii (off the tray, onto the floor), or at maxEpisodeLength.
 Success: the episode ran to its full length with the ball on the tray.
@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 
 from isaac_rl.sim import Simulation
+from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
+from isaac_rl.tasks.base.rewards import RewardTerms
 from isaac_rl.tasks.base.vec_task import VecTask
 
 # the joints at the tray (passive), the knees and their position drives, in action order
@@ -36,7 +38,6 @@ HIPS = ("upper_leg0", "upper_leg1", "upper_leg2")
 KNEES = ("lower_leg0", "lower_leg1", "lower_leg2")
 KNEE_DRIVES = ("knee0", "knee1", "knee2")
 LEG_SENSORS = ("leg0_force", "leg0_torque", "leg1_torque", "leg2_torque")
-NUM_OBS = 24
 # forces and torques enter the observation divided by this (IsaacGymEnvs' scale)
 SENSOR_SCALE = 1.0 / 20.0
 BALL_TARGET_HEIGHT = 0.7
@@ -53,9 +54,20 @@ class BallBalance(VecTask):
         self.drop_radius = float(env["dropRadius"])
         self.max_horizontal_speed = float(env["maxHorizontalSpeed"])
         self.drop_speed = float(env["dropSpeed"])
-        self.cfg["env"]["numObservations"] = NUM_OBS
+        self.observations = ObservationGroup(
+            {
+                "knee_pos": ObsTerm(lambda task: task.scene.joint_pos(KNEES), len(KNEES)),
+                "knee_vel": ObsTerm(lambda task: task.scene.joint_vel(KNEES), len(KNEES)),
+                "ball_pos": ObsTerm(lambda task: task.ball_pos, 3),
+                "ball_vel": ObsTerm(lambda task: task.ball_vel, 3),
+                "leg_forces_torques": ObsTerm(lambda task: task.sim.sensordata[:, task.sensor_columns], 12, SENSOR_SCALE),
+            }
+        )
+        self.cfg["env"]["numObservations"] = self.observations.size
         self.cfg["env"]["numActions"] = len(KNEES)
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
+        self.observations.to(self.device)
+        self.rewards = RewardTerms({"balance": (balance_reward, 1.0)}, self.num_envs, self.device)
 
         self.scene = self.sim.scene
         # the position actuators' ranges are the knees' joint ranges
@@ -66,6 +78,7 @@ class BallBalance(VecTask):
         # height of the ball above the tray, logged per step as Episode/ball_height
         self.ball_height = torch.zeros(self.num_envs, device=self.device)
         self.extras["episode"] = {"ball_height": self.ball_height}
+        self.extras["episode_sums"] = self.rewards.episode_extras()
 
     def create_sim(self) -> Simulation:
         asset = self.cfg["env"].get("asset", "mjcf/ball_balance.xml")
@@ -86,21 +99,24 @@ class BallBalance(VecTask):
         self.leg_targets.copy_(torch.clamp(self.leg_targets + step, self.target_lower, self.target_upper))
         self.sim.set_ctrl(self.leg_targets)
 
+    @property
+    def ball_pos(self) -> torch.Tensor:
+        return self.scene.actor_root_state("ball")[:, 0, 0:3]
+
+    @property
+    def ball_vel(self) -> torch.Tensor:
+        return self.scene.actor_root_state("ball")[:, 0, 7:10]
+
     def compute_observations(self) -> None:
-        ball = self.scene.actor_root_state("ball")[:, 0]
-        self.obs_buf[:] = compute_ball_balance_observations(
-            self.scene.joint_pos(KNEES), self.scene.joint_vel(KNEES),
-            ball[:, 0:3], ball[:, 7:10], self.sim.sensordata[:, self.sensor_columns],
-        )  # fmt: skip
+        self.obs_buf[:] = self.observations.compute(self)
 
     def compute_reward(self) -> None:
-        ball = self.scene.actor_root_state("ball")[:, 0]
-        tray_pos = self.scene.actor_root_state("tray")[:, 0, 0:3]
-        self.rew_buf[:], self.reset_buf[:] = compute_ball_balance_reward(
-            ball[:, 0:3], ball[:, 7:10], self.ball_radius, self.progress_buf, self.max_episode_length
-        )
-        self.success_buf.copy_(ball_on_tray(ball[:, 0:3], tray_pos, self.ball_radius) & (self.progress_buf >= self.max_episode_length - 1))
-        self.ball_height.copy_(ball[:, 2] - tray_pos[:, 2])
+        ball_pos, tray_pos = self.ball_pos, self.scene.actor_root_state("tray")[:, 0, 0:3]
+        self.rew_buf[:] = self.rewards.compute(self)
+        # the ball dropped below 1.5 radii: off the tray, onto the floor
+        self.reset_buf[:] = (ball_pos[:, 2] < 1.5 * self.ball_radius).long()
+        self.success_buf.copy_(ball_on_tray(ball_pos, tray_pos, self.ball_radius) & self.timeout_buf.bool())
+        self.ball_height.copy_(ball_pos[:, 2] - tray_pos[:, 2])
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         n = self.num_envs
@@ -111,8 +127,7 @@ class BallBalance(VecTask):
         # then the ball, dropped from a random point above the tray
         self.scene.write_root_state(env_mask, "ball", self.drop_ball_states(n)[:, None])
         self.leg_targets.masked_fill_(env_mask[:, None], 0.0)
-        self.progress_buf.masked_fill_(env_mask, 0)
-        self.reset_buf.masked_fill_(env_mask, 0)
+        self.rewards.reset(env_mask)
 
     def drop_ball_states(self, n: int) -> torch.Tensor:
         """(n, 13) ball root states: within `dropRadius` of the centre, falling at `dropSpeed`, drifting inward.
@@ -134,24 +149,14 @@ class BallBalance(VecTask):
         return state
 
 
-def compute_ball_balance_observations(
-    leg_pos: torch.Tensor, leg_vel: torch.Tensor, ball_pos: torch.Tensor, ball_vel: torch.Tensor, leg_sensors: torch.Tensor
-) -> torch.Tensor:
-    """The (num_envs, 24) observation; see the module docstring for the layout."""
-    return torch.cat((leg_pos, leg_vel, ball_pos, ball_vel, leg_sensors * SENSOR_SCALE), dim=-1)
-
-
-def compute_ball_balance_reward(
-    ball_pos: torch.Tensor, ball_vel: torch.Tensor, ball_radius: float, progress_buf: torch.Tensor, max_episode_length: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(reward, reset): highest for a still ball 0.7 m above the centre; reset once it is on the floor."""
+def balance_reward(task) -> torch.Tensor:
+    """Highest (1) for a still ball 0.7 m above the centre: 1 / (1 + distance) x 1 / (1 + speed)."""
+    ball_pos = task.ball_pos
     # no tensor from host data here: this runs inside the captured step
     to_target = torch.cat((ball_pos[:, 0:2], ball_pos[:, 2:3] - BALL_TARGET_HEIGHT), dim=-1)
     pos_reward = 1.0 / (1.0 + torch.linalg.vector_norm(to_target, dim=-1))
-    speed_reward = 1.0 / (1.0 + torch.linalg.vector_norm(ball_vel, dim=-1))
-    dropped = ball_pos[:, 2] < 1.5 * ball_radius
-    reset = dropped | (progress_buf >= max_episode_length - 1)
-    return pos_reward * speed_reward, reset.long()
+    speed_reward = 1.0 / (1.0 + torch.linalg.vector_norm(task.ball_vel, dim=-1))
+    return pos_reward * speed_reward
 
 
 def ball_on_tray(ball_pos: torch.Tensor, tray_pos: torch.Tensor, ball_radius: float) -> torch.Tensor:
