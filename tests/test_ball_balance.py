@@ -1,6 +1,7 @@
 """BallBalance: the closed-loop table on MuJoCo, the ball's respawn, and the reward, observation and success math."""
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,8 +14,7 @@ from isaac_rl.tasks.ball_balance import (
     HIPS,
     KNEES,
     ball_on_tray,
-    compute_ball_balance_observations,
-    compute_ball_balance_reward,
+    balance_reward,
 )
 
 BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "BallBalance.yaml"))
@@ -33,22 +33,28 @@ def make_ball_balance(device="cpu", num_envs=4, backend="mujoco", **env):
 # -- math on known inputs -------------------------------------------------------
 
 
-def test_reward_is_highest_for_a_still_ball_at_the_target_and_a_dropped_ball_resets():
+def test_reward_is_highest_for_a_still_ball_at_the_target():
     at_target = torch.tensor([[0.0, 0.0, BALL_TARGET_HEIGHT]])
     still = torch.zeros(1, 3)
-    progress = torch.zeros(1, dtype=torch.long)
-    reward, reset = compute_ball_balance_reward(at_target, still, BALL_RADIUS, progress, 500)
+    reward = balance_reward(SimpleNamespace(ball_pos=at_target, ball_vel=still))
     torch.testing.assert_close(reward, torch.tensor([1.0]))
-    assert reset.tolist() == [0]
     # 1 m off target and moving at 1 m/s: (1 / 2) x (1 / 2)
     off = torch.tensor([[1.0, 0.0, BALL_TARGET_HEIGHT]])
-    reward, _ = compute_ball_balance_reward(off, torch.tensor([[0.0, 1.0, 0.0]]), BALL_RADIUS, progress, 500)
+    reward = balance_reward(SimpleNamespace(ball_pos=off, ball_vel=torch.tensor([[0.0, 1.0, 0.0]])))
     torch.testing.assert_close(reward, torch.tensor([0.25]))
-    on_floor = torch.tensor([[2.0, 0.0, BALL_RADIUS]])
-    _, reset = compute_ball_balance_reward(on_floor, still, BALL_RADIUS, progress, 500)
-    assert reset.tolist() == [1]
-    _, reset = compute_ball_balance_reward(at_target, still, BALL_RADIUS, torch.tensor([499]), 500)
-    assert reset.tolist() == [1]
+
+
+def test_a_ball_on_the_floor_terminates_the_episode_and_its_reward_is_logged():
+    env = make_ball_balance(num_envs=2)
+    env.reset()
+    state = env.sim.scene.actor_root_state("ball")
+    state[1, 0, 0:3] = torch.tensor([2.0, 0.0, BALL_RADIUS])  # env 1's ball on the floor beside the table
+    state[:, 0, 7:13] = 0.0
+    env.sim.scene.write_root_state(torch.tensor([False, True]), "ball", state)
+    _, reward, done, extras = env.step(torch.zeros(2, 3))
+    assert done.tolist() == [0, 1]
+    # one step into the episode: its logged sum is that step's reward
+    torch.testing.assert_close(extras["episode_sums"]["rew_balance"], reward)
 
 
 def test_ball_on_tray_needs_the_ball_over_the_disc_and_above_it():
@@ -58,13 +64,14 @@ def test_ball_on_tray_needs_the_ball_over_the_disc_and_above_it():
 
 
 def test_observation_layout_scales_forces_and_torques():
-    legs = torch.arange(6.0).reshape(1, 6)
-    ball = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
-    sensors = torch.full((1, 12), 20.0)
-    obs = compute_ball_balance_observations(legs[:, :3], legs[:, 3:], ball[:, :3], ball[:, 3:], sensors)
-    assert obs.shape == (1, 24)
-    torch.testing.assert_close(obs[0, :12], torch.cat((legs[0], ball[0])))
-    torch.testing.assert_close(obs[0, 12:], torch.ones(12))
+    env = make_ball_balance(num_envs=2)
+    env.reset()
+    env.step(torch.zeros(2, 3))
+    layout, obs = env.observations.layout, env.obs_buf
+    assert env.observations.size == env.num_observations == 24
+    assert list(layout) == ["knee_pos", "knee_vel", "ball_pos", "ball_vel", "leg_forces_torques"]
+    torch.testing.assert_close(obs[:, layout["knee_pos"]], env.sim.scene.joint_pos(KNEES))
+    torch.testing.assert_close(obs[:, layout["leg_forces_torques"]], env.sim.sensordata[:, env.sensor_columns] / 20.0)
 
 
 # -- the env on MuJoCo ------------------------------------------------------------

@@ -70,7 +70,7 @@ def reward_of(grasp, handle, drawer=0.0, left_z=None, right_z=None, forward=(-1.
     right = torch.tensor([[fx, 0.0, handle[0, 2].item() - 0.01 if right_z is None else right_z]])
     reward, reset = compute_franka_reward(
         grasp, handle, torch.tensor([forward]), torch.tensor([up]), left, right, torch.tensor([drawer]),
-        torch.zeros(1, 9), torch.zeros(1, dtype=torch.long), 500, **SCALES,
+        torch.zeros(1, 9), **SCALES,
     )  # fmt: skip
     return reward.item(), reset.item()
 

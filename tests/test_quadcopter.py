@@ -46,25 +46,24 @@ def test_rotor_wrenches_push_along_the_up_axis_and_drag_torques_cancel_in_a_hove
 
 def test_reward_peaks_upright_and_still_at_the_target_and_resets_when_lost_or_low():
     still = torch.zeros(1, 3)
-    progress = torch.zeros(1, dtype=torch.long)
-    reward, reset = compute_quadcopter_reward(TARGET, UPRIGHT, still, TARGET, progress, 500)
+    reward, reset = compute_quadcopter_reward(TARGET, UPRIGHT, still, TARGET)
     torch.testing.assert_close(reward, torch.tensor([3.0]))
     assert reset.tolist() == [0]
     # 1 m away: the position term halves, and the up and spin terms count only as much as it does
-    reward, _ = compute_quadcopter_reward(torch.tensor([[1.0, 0.0, 1.0]]), UPRIGHT, still, TARGET, progress, 500)
+    reward, _ = compute_quadcopter_reward(torch.tensor([[1.0, 0.0, 1.0]]), UPRIGHT, still, TARGET)
     torch.testing.assert_close(reward, torch.tensor([1.5]))
     spinning = torch.tensor([[0.0, 0.0, 1.0]])
-    reward, _ = compute_quadcopter_reward(TARGET, UPRIGHT, spinning, TARGET, progress, 500)
+    reward, _ = compute_quadcopter_reward(TARGET, UPRIGHT, spinning, TARGET)
     torch.testing.assert_close(reward, torch.tensor([2.5]))
     # the precision term: its full weight at the target, half of it precision_scale away
-    reward, _ = compute_quadcopter_reward(TARGET, UPRIGHT, still, TARGET, progress, 500, precision_weight=1.0, precision_scale=0.1)
+    reward, _ = compute_quadcopter_reward(TARGET, UPRIGHT, still, TARGET, precision_weight=1.0, precision_scale=0.1)
     torch.testing.assert_close(reward, torch.tensor([4.0]))
     near = torch.tensor([[0.1, 0.0, 1.0]])
-    with_term, _ = compute_quadcopter_reward(near, UPRIGHT, still, TARGET, progress, 500, precision_weight=1.0, precision_scale=0.1)
-    without, _ = compute_quadcopter_reward(near, UPRIGHT, still, TARGET, progress, 500)
+    with_term, _ = compute_quadcopter_reward(near, UPRIGHT, still, TARGET, precision_weight=1.0, precision_scale=0.1)
+    without, _ = compute_quadcopter_reward(near, UPRIGHT, still, TARGET)
     torch.testing.assert_close(with_term - without, torch.tensor([0.5]))
     for pos in ([3.5, 0.0, 1.0], [0.0, 0.0, 0.2]):
-        _, reset = compute_quadcopter_reward(torch.tensor([pos]), UPRIGHT, still, TARGET, progress, 500)
+        _, reset = compute_quadcopter_reward(torch.tensor([pos]), UPRIGHT, still, TARGET)
         assert reset.tolist() == [1], pos
 
 

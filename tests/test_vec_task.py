@@ -96,10 +96,9 @@ def test_reward_function_on_known_states():
     pole_vel = torch.tensor([0.0, 0.0, 2.0, 0.0])
     cart_vel = torch.tensor([0.0, 1.0, 0.0, 0.0])
     cart_pos = torch.tensor([0.0, 0.0, 0.0, 3.5])
-    progress = torch.tensor([0, 0, 499, 10])
-    reward, reset = compute_cartpole_reward(angle, pole_vel, cart_vel, cart_pos, 3.0, progress, 500)
+    reward, terminated = compute_cartpole_reward(angle, pole_vel, cart_vel, cart_pos, 3.0)
     torch.testing.assert_close(reward, torch.tensor([1.0, 1.0 - 0.25 - 0.01, 1.0 - 0.01 - 0.01, -2.0]))
-    assert reset.tolist() == [0, 0, 1, 1]
+    assert terminated.tolist() == [0, 0, 0, 1]  # time-outs are VecTask's
 
 
 def test_unknown_task_lists_the_known_ones():

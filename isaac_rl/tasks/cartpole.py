@@ -40,7 +40,7 @@ class Cartpole(VecTask):
     def compute_reward(self) -> None:
         self.rew_buf[:], self.reset_buf[:] = compute_cartpole_reward(
             self.pole_angle, self.pole_vel, self.cart_vel, self.cart_pos,
-            self.reset_dist, self.progress_buf, self.max_episode_length,
+            self.reset_dist,
         )  # fmt: skip
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
@@ -48,8 +48,6 @@ class Cartpole(VecTask):
         positions = 0.2 * (torch.rand(shape, device=self.device) - 0.5)
         velocities = 0.5 * (torch.rand(shape, device=self.device) - 0.5)
         self.sim.reset_envs(env_mask, positions, velocities)
-        self.progress_buf.masked_fill_(env_mask, 0)
-        self.reset_buf.masked_fill_(env_mask, 0)
 
 
 def compute_cartpole_reward(
@@ -58,12 +56,9 @@ def compute_cartpole_reward(
     cart_vel: torch.Tensor,
     cart_pos: torch.Tensor,
     reset_dist: float,
-    progress_buf: torch.Tensor,
-    max_episode_length: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reward for keeping the pole upright and the cart slow; -2 and reset on failure."""
+    """(reward, terminated): reward for keeping the pole upright and the cart slow; -2 and terminated on failure."""
     reward = 1.0 - pole_angle * pole_angle - 0.01 * torch.abs(cart_vel) - 0.005 * torch.abs(pole_vel)
     failed = (torch.abs(cart_pos) > reset_dist) | (torch.abs(pole_angle) > torch.pi / 2)
     reward = torch.where(failed, torch.full_like(reward, -2.0), reward)
-    reset = failed | (progress_buf >= max_episode_length - 1)
-    return reward, reset.long()
+    return reward, failed.long()

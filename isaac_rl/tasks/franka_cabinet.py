@@ -113,7 +113,7 @@ class FrankaCabinet(VecTask):
         drawer = scene.joint_pos(DRAWER_JOINT)[:, 0]
         self.rew_buf[:], self.reset_buf[:] = compute_franka_reward(
             scene.body_pos(GRASP)[:, 0], scene.body_pos(HANDLE)[:, 0], quat_axis(hand_quat, 2), quat_axis(hand_quat, 1),
-            fingers[:, 0], fingers[:, 1], drawer, self.actions, self.progress_buf, self.max_episode_length,
+            fingers[:, 0], fingers[:, 1], drawer, self.actions,
             **self.reward_scales,
         )  # fmt: skip
         self.drawer_opening.copy_(drawer)
@@ -127,8 +127,6 @@ class FrankaCabinet(VecTask):
         qpos = torch.cat((arm_pos, torch.zeros((n, 1), device=self.device)), dim=1)
         self.sim.reset_envs(env_mask, qpos, torch.zeros_like(self.sim.qvel))
         self.arm_targets.copy_(torch.where(env_mask[:, None], arm_pos, self.arm_targets))
-        self.progress_buf.masked_fill_(env_mask, 0)
-        self.reset_buf.masked_fill_(env_mask, 0)
 
 
 def compute_franka_observations(
@@ -158,8 +156,6 @@ def compute_franka_reward(
     right_finger_pos: torch.Tensor,
     drawer_pos: torch.Tensor,
     actions: torch.Tensor,
-    progress_buf: torch.Tensor,
-    max_episode_length: int,
     *,
     dist_scale: float,
     rot_scale: float,
@@ -168,7 +164,7 @@ def compute_franka_reward(
     finger_dist_scale: float,
     action_penalty_scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(reward, reset): IsaacGymEnvs' FrankaCabinet reward, in the world frame of this scene.
+    """(reward, terminated): IsaacGymEnvs' FrankaCabinet reward, in the world frame of this scene.
 
     The drawer opens along +x: its inward axis is -x and its up axis +z, so
     the hand should point its approach axis (`hand_forward`, its z) along -x
@@ -202,5 +198,5 @@ def compute_franka_reward(
     reward = reward + torch.where(drawer_pos > 0.39, 2.0 * around_handle_reward, 0.0)
     past_handle = (left_finger_pos[:, 0] < handle_pos[:, 0] - DIST_X_OFFSET) | (right_finger_pos[:, 0] < handle_pos[:, 0] - DIST_X_OFFSET)
     reward = torch.where(past_handle, -1.0, reward)
-    reset = (drawer_pos > 0.39) | (progress_buf >= max_episode_length - 1)
-    return reward, reset.long()
+    # the drawer fully open ends the episode
+    return reward, (drawer_pos > 0.39).long()

@@ -174,12 +174,9 @@ class HumanoidAMP(VecTask):
         self.sim.set_ctrl(self.pd_action_offset + self.pd_action_scale * actions)
 
     def post_physics_step(self) -> None:
-        self.progress_buf += 1
         # age the AMP history before resets refill it; compute_observations writes the newest frame
         self.amp_obs_history[:, 1:] = self.amp_obs_history[:, :-1].clone()
-        self.reset_idx(self.reset_buf.bool())
-        self.compute_observations()
-        self.compute_reward()
+        super().post_physics_step()
 
     def _sim_frame_features(self) -> torch.Tensor:
         sim = self.sim
@@ -202,7 +199,7 @@ class HumanoidAMP(VecTask):
         ) & (self.progress_buf > FALL_GRACE_STEPS)
         if not self.enable_early_termination:
             fallen = torch.zeros_like(fallen)
-        self.reset_buf[:] = (fallen | (self.progress_buf >= self.max_episode_length - 1)).long()
+        self.reset_buf[:] = fallen.long()
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         n = self.num_envs
@@ -235,8 +232,6 @@ class HumanoidAMP(VecTask):
 
         self.reset_motion_ids.copy_(torch.where(env_mask, torch.where(use_reference, motion_ids, -1), self.reset_motion_ids))
         self.reset_motion_times.copy_(torch.where(env_mask, times, self.reset_motion_times))
-        self.progress_buf.masked_fill_(env_mask, 0)
-        self.reset_buf.masked_fill_(env_mask, 0)
 
 
 def resolve_motion_file(path: str) -> Path:

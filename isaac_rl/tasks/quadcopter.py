@@ -94,14 +94,13 @@ class Quadcopter(VecTask):
 
     def compute_reward(self) -> None:
         self.rew_buf[:], self.reset_buf[:] = compute_quadcopter_reward(
-            self.sim.root_pos, self.sim.root_quat, self.sim.root_ang_vel, self.targets, self.progress_buf, self.max_episode_length,
+            self.sim.root_pos, self.sim.root_quat, self.sim.root_ang_vel, self.targets,
             precision_weight=self.precision_weight, precision_scale=self.precision_scale,
         )  # fmt: skip
         self.target_distance.copy_(torch.linalg.vector_norm(self.targets - self.sim.root_pos, dim=-1))
         near = self.target_distance < self.success_radius
         self.steps_near_target.copy_(torch.where(near, self.steps_near_target + 1, torch.zeros_like(self.steps_near_target)))
-        ran_full_length = self.progress_buf >= self.max_episode_length - 1
-        self.success_buf.copy_(ran_full_length & (self.steps_near_target >= self.hold_steps))
+        self.success_buf.copy_(self.timeout_buf.bool() & (self.steps_near_target >= self.hold_steps))
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         n = self.num_envs
@@ -112,8 +111,6 @@ class Quadcopter(VecTask):
         self.sim.reset_envs(env_mask, self.sim.default_qpos.expand(n, -1), torch.zeros_like(self.sim.qvel))
         self.scene.write_root_state(env_mask, "chassis", states[:, None])
         self.steps_near_target.masked_fill_(env_mask, 0)
-        self.progress_buf.masked_fill_(env_mask, 0)
-        self.reset_buf.masked_fill_(env_mask, 0)
 
 
 def rotor_wrenches(thrusts: torch.Tensor, chassis_quat: torch.Tensor, spin: torch.Tensor, drag_torque_ratio: float) -> torch.Tensor:
@@ -140,12 +137,10 @@ def compute_quadcopter_reward(
     quat: torch.Tensor,
     ang_vel: torch.Tensor,
     targets: torch.Tensor,
-    progress_buf: torch.Tensor,
-    max_episode_length: int,
     precision_weight: float = 0.0,
     precision_scale: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(reward, reset): IsaacGymEnvs' position, uprightness and spin terms, plus the precision term; reset when lost or too low."""
+    """(reward, terminated): IsaacGymEnvs' position, uprightness and spin terms, plus the precision term; terminated when lost or too low."""
     distance = torch.linalg.vector_norm(targets - pos, dim=-1)
     pos_reward = 1.0 / (1.0 + distance * distance)
     tilt = torch.abs(1.0 - quat_axis(quat, 2)[:, 2])
@@ -155,5 +150,4 @@ def compute_quadcopter_reward(
     precision_reward = precision_weight / (1.0 + (distance / precision_scale) ** 2)
     reward = pos_reward + pos_reward * (up_reward + spin_reward) + precision_reward
     lost = (distance > MAX_TARGET_DISTANCE) | (pos[:, 2] < MIN_HEIGHT)
-    reset = lost | (progress_buf >= max_episode_length - 1)
-    return reward, reset.long()
+    return reward, lost.long()

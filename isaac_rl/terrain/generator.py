@@ -108,8 +108,11 @@ def column_kind(column: int, config: TerrainConfig) -> str:
 def make_tile(kind: str, difficulty: float, choice: float, config: TerrainConfig, rng: np.random.Generator) -> np.ndarray:
     """One tile's heights; `difficulty` in [0, 1), `choice` the column's position in [0, 1)."""
     index = config.kinds.index(kind)
-    bounds = np.concatenate(([0.0], np.cumsum(config.proportions), [1.0]))
-    first_half = choice < (bounds[index] + bounds[index + 1]) / 2
+    # the kind's share of the columns: its proportion, or what the proportions leave
+    bounds = np.concatenate(([0.0], np.cumsum(config.proportions)))
+    low = bounds[min(index, len(bounds) - 1)]
+    high = bounds[index + 1] if index + 1 < len(bounds) else 1.0
+    first_half = choice < (low + high) / 2
     size = int(config.map_length / config.horizontal_scale)
     return sub_terrains.TILE_KINDS[kind](sub_terrains.Tile(size, config.horizontal_scale, difficulty, first_half, rng))
 
