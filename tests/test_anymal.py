@@ -2,6 +2,7 @@
 
 import copy
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,7 +10,9 @@ from conftest import step_graph_without_host_sync
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
-from isaac_rl.tasks.anymal import JOINTS, compute_anymal_observations, compute_anymal_reward, sample_commands
+from isaac_rl.tasks.anymal import JOINTS, Anymal
+from isaac_rl.tasks.base import locomotion
+from isaac_rl.tasks.base.rewards import RewardTerms
 from isaac_rl.utils.torch_math import quat_from_angle_axis
 
 BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "Anymal.yaml"))
@@ -24,13 +27,15 @@ def make_anymal(device="cpu", num_envs=4, backend="mujoco", **env):
     return tasks.make("Anymal", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
 
 
-def reward_of(lin_vel, ang_vel, commands, torques=None, contacts=None, progress=0, max_length=2500):
+def reward_terms(n):
+    weights = {name: (fn, float(BASE_CFG["env"]["learn"][key]) * DT) for name, (fn, key) in Anymal.reward_terms.items()}
+    return RewardTerms(weights, n, "cpu", clip_min=0.0)
+
+
+def reward_of(lin_vel, ang_vel, commands, torques=None):
     n = lin_vel.shape[0]
-    torques = torch.zeros(n, 12) if torques is None else torques
-    contacts = torch.zeros(n, 5, 3) if contacts is None else contacts
-    return compute_anymal_reward(
-        lin_vel, ang_vel, commands, torques, contacts, torch.full((n,), progress), max_length, 1.0 * DT, 0.5 * DT, -0.000025 * DT
-    )
+    task = SimpleNamespace(base_lin_vel=lin_vel, base_ang_vel=ang_vel, commands=commands, torques=torch.zeros(n, 12) if torques is None else torques)
+    return reward_terms(n).compute(task), locomotion.lin_vel_error_sq(task).sqrt(), locomotion.ang_vel_error_sq(task).sqrt()
 
 
 # -- math on known inputs -------------------------------------------------------
@@ -38,75 +43,83 @@ def reward_of(lin_vel, ang_vel, commands, torques=None, contacts=None, progress=
 
 def test_tracking_a_command_exactly_earns_both_terms_per_second():
     command = torch.tensor([[1.0, -0.5, 0.3]])
-    reward, reset, lin_error, ang_error = reward_of(torch.tensor([[1.0, -0.5, 0.0]]), torch.tensor([[0.0, 0.0, 0.3]]), command)
+    reward, lin_error, ang_error = reward_of(torch.tensor([[1.0, -0.5, 0.0]]), torch.tensor([[0.0, 0.0, 0.3]]), command)
     torch.testing.assert_close(reward, torch.tensor([1.5 * DT]))
-    assert reset.tolist() == [0] and lin_error.item() == 0.0 and ang_error.item() == 0.0
+    assert lin_error.item() == 0.0 and ang_error.item() == 0.0
 
 
 def test_tracking_terms_fall_off_as_exp_of_the_squared_error_over_a_quarter():
     command = torch.zeros(1, 3)
     # 0.5 m/s off: exp(-0.25 / 0.25) of the linear term; the yaw rate is exact
-    reward, _, lin_error, _ = reward_of(torch.tensor([[0.3, 0.4, 0.0]]), torch.zeros(1, 3), command)
+    reward, lin_error, _ = reward_of(torch.tensor([[0.3, 0.4, 0.0]]), torch.zeros(1, 3), command)
     torch.testing.assert_close(reward, torch.tensor([(math.exp(-1.0) + 0.5) * DT]))
     torch.testing.assert_close(lin_error, torch.tensor([0.5]))
     # vertical velocity is not tracked
-    reward, _, _, _ = reward_of(torch.tensor([[0.0, 0.0, 2.0]]), torch.zeros(1, 3), command)
+    reward, _, _ = reward_of(torch.tensor([[0.0, 0.0, 2.0]]), torch.zeros(1, 3), command)
     torch.testing.assert_close(reward, torch.tensor([1.5 * DT]))
 
 
 def test_torques_cost_and_the_reward_never_goes_below_zero():
     command, still = torch.zeros(1, 3), torch.zeros(1, 3)
     torques = torch.full((1, 12), 10.0)  # 12 x 100 N^2m^2 x 2.5e-5 = 0.03 per second
-    reward, _, _, _ = reward_of(still, still, command, torques=torques)
+    reward, _, _ = reward_of(still, still, command, torques=torques)
     torch.testing.assert_close(reward, torch.tensor([(1.5 - 0.03) * DT]))
-    reward, _, _, _ = reward_of(still, still, command, torques=torch.full((1, 12), 80.0))
+    reward, _, _ = reward_of(still, still, command, torques=torch.full((1, 12), 80.0))
     assert reward.item() == 0.0
 
 
-def test_a_base_or_thigh_contact_or_the_time_limit_ends_the_episode():
-    still, command = torch.zeros(3, 3), torch.zeros(3, 3)
-    contacts = torch.zeros(3, 5, 3)
-    contacts[1, 0, 2] = 0.5  # base, below the 1 N threshold
-    contacts[2, 3, 0] = 2.0  # a thigh
-    _, reset, _, _ = reward_of(still, still, command, contacts=contacts)
-    assert reset.tolist() == [0, 0, 1]
-    _, reset, _, _ = reward_of(still[:1], still[:1], command[:1], progress=2499, max_length=2500)
-    assert reset.tolist() == [1]
+def test_reward_terms_equal_isaacgymenvs_formula_on_random_states():
+    # the reward as anymal.py computed it in one function before it was built from terms (8319df8)
+    torch.manual_seed(0)
+    n = 256
+    lin_vel, ang_vel, commands, torques = torch.randn(n, 3), torch.randn(n, 3), torch.randn(n, 3), 30 * torch.randn(n, 12)
+    lin_error = torch.sum(torch.square(commands[:, :2] - lin_vel[:, :2]), dim=1)
+    ang_error = torch.square(commands[:, 2] - ang_vel[:, 2])
+    expected = (
+        torch.exp(-lin_error / 0.25) * (1.0 * DT) + torch.exp(-ang_error / 0.25) * (0.5 * DT)
+        + torch.sum(torch.square(torques), dim=1) * (-0.000025 * DT)
+    )  # fmt: skip
+    reward, lin, ang = reward_of(lin_vel, ang_vel, commands, torques)
+    assert torch.equal(reward, torch.clamp(expected, min=0.0))
+    assert torch.equal(lin, lin_error.sqrt()) and torch.equal(ang, ang_error.sqrt())
+
+
+def test_a_robot_on_its_back_ends_its_episode():
+    env = make_anymal(num_envs=2)
+    env.reset()
+    state = env.sim.scene.actor_root_state("base")
+    state[1, 0, 3:7] = torch.tensor([0.0, 1.0, 0.0, 0.0])  # env 1 upside down: it falls onto its base
+    env.sim.scene.write_root_state(torch.tensor([False, True]), "base", state)
+    for _ in range(40):
+        _, _, done, extras = env.step(torch.zeros(2, 12))
+        if done.any():
+            break
+    assert done.tolist() == [0, 1] and extras["time_outs"].tolist() == [0, 0]
 
 
 def test_observations_are_in_the_base_frame_and_scaled_like_isaacgymenvs():
+    env = make_anymal(num_envs=1)
+    env.reset()
     yawed = quat_from_angle_axis(torch.tensor([math.pi / 2]), torch.tensor([0.0, 0.0, 1.0]))
-    pitched = quat_from_angle_axis(torch.tensor([math.pi / 2]), torch.tensor([0.0, 1.0, 0.0]))
-    default = torch.full((12,), 0.1)
-    gravity = torch.tensor([[0.0, 0.0, -1.0]])
-
-    def observe(quat, lin_vel_world=torch.zeros(1, 3)):
-        return compute_anymal_observations(
-            quat, lin_vel_world, torch.tensor([[0.0, 0.0, 4.0]]), gravity, torch.tensor([[1.0, -1.0, 2.0]]),
-            torch.tensor([2.0, 2.0, 0.25]), torch.full((1, 12), 0.3), default, torch.full((1, 12), 10.0),
-            torch.full((1, 12), 0.7), 2.0, 0.25, 1.0, 0.05,
-        )  # fmt: skip
-
-    obs = observe(yawed, torch.tensor([[1.0, 0.0, 0.0]]))
-    assert obs.shape == (1, 48)
+    qpos, qvel = env.sim.qpos.clone(), torch.zeros_like(env.sim.qvel)
+    qpos[:, 3:7], qpos[:, 7:] = yawed, env.default_dof_pos + 0.2
+    qvel[:, 0], qvel[:, 5], qvel[:, 6:] = 1.0, 4.0, 10.0  # world +x; yaw rate 4 rad/s (base frame); joints
+    env.sim.reset_envs(torch.ones(1, dtype=torch.bool), qpos, qvel)
+    env.commands[:] = torch.tensor([1.0, -1.0, 2.0])
+    env.actions[:] = 0.7
+    env.update_state()
+    env.compute_observations()
+    obs, layout = env.obs_buf[0], env.observations.layout
+    assert env.num_observations == env.observations.size == 48
+    assert list(layout) == ["base_lin_vel", "base_ang_vel", "projected_gravity", "commands", "dof_pos", "dof_vel", "actions"]
     # world +x seen by a base yawed 90 degrees left is its -y; x 2.0
-    torch.testing.assert_close(obs[0, 0:3], torch.tensor([0.0, -2.0, 0.0]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(obs[0, 3:6], torch.tensor([0.0, 0.0, 1.0]))
-    torch.testing.assert_close(obs[0, 6:9], torch.tensor([0.0, 0.0, -1.0]), atol=1e-6, rtol=0)
-    torch.testing.assert_close(obs[0, 9:12], torch.tensor([2.0, -2.0, 0.5]))
-    torch.testing.assert_close(obs[0, 12:24], torch.full((12,), 0.2))
-    torch.testing.assert_close(obs[0, 24:36], torch.full((12,), 0.5))
-    torch.testing.assert_close(obs[0, 36:48], torch.full((12,), 0.7))
-    # nose pitched down 90 degrees: gravity points along the base's +x
-    torch.testing.assert_close(observe(pitched)[0, 6:9], torch.tensor([1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
-
-
-def test_commands_are_drawn_inside_their_ranges():
-    commands = sample_commands(10_000, [(-2.0, 2.0), (-1.0, 1.0), (-0.5, 0.0)], torch.device("cpu"))
-    for column, (low, high) in enumerate([(-2.0, 2.0), (-1.0, 1.0), (-0.5, 0.0)]):
-        values = commands[:, column]
-        assert values.min() >= low and values.max() <= high
-        assert values.max() - values.min() > 0.95 * (high - low)
+    torch.testing.assert_close(obs[layout["base_lin_vel"]], torch.tensor([0.0, -2.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(obs[layout["base_ang_vel"]], torch.tensor([0.0, 0.0, 1.0]))
+    torch.testing.assert_close(obs[layout["projected_gravity"]], torch.tensor([0.0, 0.0, -1.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(obs[layout["commands"]], torch.tensor([2.0, -2.0, 0.5]))
+    torch.testing.assert_close(obs[layout["dof_pos"]], torch.full((12,), 0.2))
+    torch.testing.assert_close(obs[layout["dof_vel"]], torch.full((12,), 0.5))
+    torch.testing.assert_close(obs[layout["actions"]], torch.full((12,), 0.7))
 
 
 # -- the task on MuJoCo C -----------------------------------------------------------

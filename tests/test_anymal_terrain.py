@@ -2,19 +2,16 @@
 
 import copy
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
-from isaac_rl.tasks.anymal_terrain import (
-    NUM_OBS,
-    anymal_terrain_reward_terms,
-    compute_anymal_terrain_observations,
-    observation_noise_scale,
-    wrap_to_pi,
-)
+from isaac_rl.tasks.anymal_terrain import REWARD_TERMS
+from isaac_rl.tasks.base import locomotion
+from isaac_rl.tasks.base.rewards import RewardTerms
 
 BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "AnymalTerrain.yaml"))
 DT = 0.02
@@ -29,16 +26,30 @@ def make_task(num_envs=8, **learn):
     return tasks.make("AnymalTerrain", cfg=cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
 
 
-def terms_of(n=1, **inputs):
+def state_of(n=1, **inputs):
+    """A task's state as the reward terms read it: standing still, level, nothing touching; `inputs` replace parts."""
     zeros3, zeros12 = torch.zeros(n, 3), torch.zeros(n, 12)
-    args = dict(
+    state = dict(
         base_lin_vel=zeros3, base_ang_vel=zeros3, projected_gravity=torch.tensor([[0.0, 0.0, -1.0]]).expand(n, 3),
         base_height=torch.full((n,), 0.52), commands=zeros3, torques=zeros12, last_dof_vel=zeros12, dof_vel=zeros12,
         dof_pos=zeros12, default_dof_pos=torch.zeros(12), last_actions=zeros12, actions=zeros12,
-        feet_contacts=torch.zeros(n, 4, 3), knee_contacts=torch.zeros(n, 4, 3), feet_air_time=torch.zeros(n, 4), dt=DT,
+        feet_forces=torch.zeros(n, 4, 3), collision_forces=torch.zeros(n, 4, 3), feet_air_time=torch.zeros(n, 4), dt=DT,
     )  # fmt: skip
-    args.update(inputs)
-    return anymal_terrain_reward_terms(**args)
+    state.update(inputs)
+    return SimpleNamespace(**state)
+
+
+def terms_of(**inputs):
+    """Each reward term unweighted, by name, and the feet's next air times."""
+    state = state_of(**inputs)
+    return {name: fn(state) for name, (fn, _) in REWARD_TERMS.items()}, locomotion.next_feet_air_time(state)
+
+
+def reward_of(state):
+    """The shipped config's reward (weights x dt, clipped at 0)."""
+    learn = BASE_CFG["env"]["learn"]
+    weights = {name: (fn, float(learn[key]) * DT) for name, (fn, key) in REWARD_TERMS.items()}
+    return RewardTerms(weights, state.commands.shape[0], "cpu", clip_min=0.0).compute(state)
 
 
 def test_robots_start_on_their_tiles_and_stand_there():
@@ -54,23 +65,26 @@ def test_robots_start_on_their_tiles_and_stand_there():
     height = task.sim.root_pos[:, 2] - task.measured_heights.mean(dim=1)
     assert torch.all((height > 0.4) & (height < 0.65)), height
     assert not task.reset_buf.any()
-    assert task.obs_buf.shape == (8, NUM_OBS)
+    assert task.obs_buf.shape == (8, task.observations.size) == (8, 188)
 
 
-def test_curriculum_promotes_an_env_that_walked_off_its_tile():
-    task = make_task(num_envs=2, addNoise=False)
+def test_curriculum_promotes_an_env_that_walked_off_its_tile_and_demotes_one_that_stayed():
+    task = make_task(num_envs=3, addNoise=False)
+    task.set_env_state({"terrain_levels": torch.tensor([0, 2, 1]), "terrain_types": task.terrain_types})
     task.reset()
-    task.step(torch.zeros(2, 12))
+    task.step(torch.zeros(3, 12))
     # env 0 has walked 4.5 m (more than half a tile): it is moved there and its episode ended
     state = task.sim.scene.actor_root_state("base")
     state[0, 0, 0] += 4.5
-    task.sim.scene.write_root_state(torch.tensor([True, False]), "base", state)
-    task.commands[1, :2] = torch.tensor([1.0, 0.0])  # env 1 was asked for 1 m/s but stayed put: demoted (floored at 0)
+    task.sim.scene.write_root_state(torch.tensor([True, False, False]), "base", state)
+    task.commands[1, :2] = torch.tensor([1.0, 0.0])  # env 1 was asked for 1 m/s but stayed put: demoted
+    task.commands[2, :2] = 0.0  # env 2 was asked to stand and did: it stays
     task.reset_buf[:] = 1
-    task.step(torch.zeros(2, 12))
-    assert task.terrain_levels.tolist() == [1, 0]
+    task.step(torch.zeros(3, 12))
+    assert task.terrain_levels.tolist() == [1, 1, 1]
     assert task.env_origins[0].tolist() == task.tile_origins[1, task.terrain_types[0]].tolist()
-    assert task.extras["episode"]["terrain_level"].item() == pytest.approx(0.5)
+    assert task.env_origins[1].tolist() == task.tile_origins[1, task.terrain_types[1]].tolist()
+    assert task.extras["episode"]["terrain_level"].item() == pytest.approx(1.0)
 
 
 def test_pushes_set_a_horizontal_base_velocity_every_interval():
@@ -87,25 +101,25 @@ def test_pushes_set_a_horizontal_base_velocity_every_interval():
 
 
 def test_heights_are_observed_relative_to_the_base_and_clipped():
-    n = 2
-    ground = torch.tensor([[0.0, 0.3, -2.0], [0.1, 0.1, 0.1]])
-    base_pos = torch.tensor([[0.0, 0.0, 0.5], [0.0, 0.0, 0.6]])
-    obs = compute_anymal_terrain_observations(
-        torch.tensor([[1.0, 0, 0, 0]]).expand(n, 4), base_pos, torch.zeros(n, 3), torch.zeros(n, 3),
-        torch.tensor([[0.0, 0.0, -1.0]]).expand(n, 3), torch.zeros(n, 3), torch.ones(3), torch.zeros(n, 12), torch.zeros(12),
-        torch.zeros(n, 12), ground, torch.zeros(n, 12), 2.0, 0.25, 1.0, 0.05, 5.0,
-    )  # fmt: skip
-    heights = obs[:, 48 - 12 : 48 - 12 + 3]
+    task = make_task(num_envs=2, addNoise=False)
+    task.reset()
+    task.measured_heights[:, :3] = torch.tensor([[0.0, 0.3, -2.0], [0.1, 0.1, 0.1]])
+    task.compute_observations()
+    heights = task.obs_buf[:, task.observations.layout["heights"]][:, :3]
     # (base z - 0.5 - ground) x 5, clipped to +-1 m first
-    torch.testing.assert_close(heights, torch.tensor([[0.0, -1.5, 5.0], [0.0, 0.0, 0.0]]))
+    expected = torch.clamp(task.sim.root_pos[:, 2:3] - 0.5 - task.measured_heights[:, :3], -1.0, 1.0) * 5.0
+    torch.testing.assert_close(heights, expected)
+    assert heights[0, 2] == 5.0  # 2 m below: clipped
 
 
 def test_noise_scales_follow_the_observation_layout():
-    scale = observation_noise_scale(BASE_CFG["env"]["learn"], torch.device("cpu"))
-    assert scale.shape == (NUM_OBS,)
-    torch.testing.assert_close(scale[:3], torch.full((3,), 0.1 * 2.0))  # linear velocity noise x its scale
-    assert scale[9:12].eq(0).all() and scale[-12:].eq(0).all()  # commands and last actions are exact
-    torch.testing.assert_close(scale[36:176], torch.full((140,), 0.06 * 5.0))
+    task = make_task(num_envs=1)
+    scale, layout = task.observations.noise_vector(), task.observations.layout
+    assert scale.shape == (task.num_observations,) == (188,)
+    assert list(layout) == ["base_lin_vel", "base_ang_vel", "projected_gravity", "commands", "dof_pos", "dof_vel", "heights", "actions"]
+    torch.testing.assert_close(scale[layout["base_lin_vel"]], torch.full((3,), 0.1 * 2.0))  # linear velocity noise x its scale
+    assert scale[layout["commands"]].eq(0).all() and scale[layout["actions"]].eq(0).all()  # commands and last actions are exact
+    torch.testing.assert_close(scale[layout["heights"]], torch.full((140,), 0.06 * 5.0))
 
 
 def test_feet_earn_their_air_time_on_touchdown_only_when_asked_to_move():
@@ -113,11 +127,11 @@ def test_feet_earn_their_air_time_on_touchdown_only_when_asked_to_move():
     down[0, 0, 2] = 50.0  # foot 0 touches down, the others are in the air
     air = torch.tensor([[0.6, 0.2, 0.0, 0.3]])
     moving = torch.tensor([[1.0, 0.0, 0.0]])
-    terms, new_air = terms_of(feet_contacts=down, feet_air_time=air, commands=moving)
-    assert terms["air_time"].item() == pytest.approx(0.6 + DT - 0.5)
+    terms, new_air = terms_of(feet_forces=down, feet_air_time=air, commands=moving)
+    assert terms["feet_air_time"].item() == pytest.approx(0.6 + DT - 0.5)
     torch.testing.assert_close(new_air, torch.tensor([[0.0, 0.2 + DT, DT, 0.3 + DT]]))
-    terms, _ = terms_of(feet_contacts=down, feet_air_time=air, commands=torch.zeros(1, 3))
-    assert terms["air_time"].item() == 0.0
+    terms, _ = terms_of(feet_forces=down, feet_air_time=air, commands=torch.zeros(1, 3))
+    assert terms["feet_air_time"].item() == 0.0
 
 
 def test_penalty_terms_measure_what_they_name():
@@ -126,23 +140,38 @@ def test_penalty_terms_measure_what_they_name():
     feet = torch.zeros(1, 4, 3)
     feet[0, 2] = torch.tensor([6.0, 0.0, 0.5])  # a foot hitting a step edge: large horizontal, little vertical force
     terms, _ = terms_of(
-        base_lin_vel=torch.tensor([[0.0, 0.0, 0.5]]), base_ang_vel=torch.tensor([[0.3, 0.4, 2.0]]), knee_contacts=knee,
-        feet_contacts=feet, actions=torch.full((1, 12), 0.5), dof_vel=torch.full((1, 12), 2.0),
+        base_lin_vel=torch.tensor([[0.0, 0.0, 0.5]]), base_ang_vel=torch.tensor([[0.3, 0.4, 2.0]]), collision_forces=knee,
+        feet_forces=feet, actions=torch.full((1, 12), 0.5), dof_vel=torch.full((1, 12), 2.0),
     )  # fmt: skip
     assert terms["lin_vel_z"].item() == pytest.approx(0.25)
     assert terms["ang_vel_xy"].item() == pytest.approx(0.25)
     assert terms["collision"].item() == 1.0 and terms["stumble"].item() == 1.0
     assert terms["action_rate"].item() == pytest.approx(12 * 0.25)
     assert terms["joint_acc"].item() == pytest.approx(12 * 4.0)
-    assert terms["ang_vel_error"].item() == pytest.approx(2.0)
+    assert terms["tracking_ang_vel"].item() == pytest.approx(math.exp(-4.0 / 0.25))
 
 
-def test_reward_clips_at_zero_and_rewards_tracking():
+def test_tracking_the_command_is_rewarded_more_than_not_and_the_reward_clips_at_zero():
+    commands = torch.tensor([[1.0, 0.0, 0.5]])
+    tracking = reward_of(state_of(commands=commands, base_lin_vel=torch.tensor([[1.0, 0.0, 0.0]]), base_ang_vel=torch.tensor([[0.0, 0.0, 0.5]])))
+    standing = reward_of(state_of(commands=commands))
+    sideways = reward_of(state_of(commands=commands, base_lin_vel=torch.tensor([[0.0, 1.0, 0.0]])))
+    torch.testing.assert_close(tracking, torch.tensor([1.5 * DT]))  # both tracking terms in full, nothing else
+    assert tracking > standing > 0.0 and tracking > sideways
+    # a knee on the ground and thrashing joints cost more than tracking earns: clipped at 0
+    thrashing = state_of(commands=commands, collision_forces=torch.full((1, 4, 3), 5.0), dof_vel=torch.full((1, 12), 30.0))
+    assert reward_of(thrashing).item() == 0.0
+
+
+def test_heading_control_steers_the_yaw_rate_command_the_observation_sees():
     task = make_task(num_envs=2, addNoise=False)
     task.reset()
+    task.velocity_commands.heading[:] = torch.tensor([0.4, -3.0])
     task.step(torch.zeros(2, 12))
-    assert torch.all(task.rew_buf >= 0.0)
-    assert wrap_to_pi(torch.tensor([3 * math.pi / 2, -3 * math.pi / 2])).tolist() == pytest.approx([-math.pi / 2, math.pi / 2])
+    # the command observed is the one the reward used this step: 0.5 x heading error, within +-1 rad/s
+    observed = task.obs_buf[:, task.observations.layout["commands"]][:, 2] / 0.25
+    torch.testing.assert_close(observed, task.commands[:, 2])
+    assert task.commands[1, 2].item() == pytest.approx(-1.0) and 0.0 < task.commands[0, 2].item() < 0.5
 
 
 @pytest.mark.gpu

@@ -155,8 +155,7 @@ class AnymalTerrain(LeggedTask):
 
     def compute_reward(self) -> None:
         super().compute_reward()
-        contact = terms.feet_contact(self)
-        self.feet_air_time[:] = (self.feet_air_time + self.dt) * ~contact
+        self.feet_air_time[:] = terms.next_feet_air_time(self)
         base_contacts = self.sim.scene.body_contact_forces("base")[:, 0]
         self.reset_buf[:] = (torch.linalg.vector_norm(base_contacts, dim=-1) > terms.CONTACT_THRESHOLD).long()
 

@@ -94,6 +94,11 @@ def feet_air_time(task: Any) -> torch.Tensor:
     return torch.sum((air_time - 0.5) * first_contact, dim=1) * moving
 
 
+def next_feet_air_time(task: Any) -> torch.Tensor:
+    """(num_envs, feet) seconds each foot has been in the air, after this step (0 on the ground)."""
+    return (task.feet_air_time + task.dt) * ~feet_contact(task)
+
+
 def hip(task: Any) -> torch.Tensor:
     """Hip abduction (every third joint) away from the standing pose."""
     return torch.sum(torch.abs(task.dof_pos[:, 0::3] - task.default_dof_pos[0::3]), dim=1)
