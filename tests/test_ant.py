@@ -2,18 +2,20 @@
 
 import copy
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
+from isaac_rl.tasks.base.rewards import RewardTerms
 from isaac_rl.tasks.ant import (
     FOOT_SENSORS,
-    NUM_OBS,
-    compute_ant_observations,
-    compute_ant_reward,
+    NUM_DOFS,
+    apply_death_cost,
     compute_potentials,
+    reward_terms,
 )
 from isaac_rl.utils.torch_math import (
     get_euler_xyz,
@@ -84,26 +86,25 @@ def test_euler_angles_of_known_rotations_and_angle_wrapping():
 
 # -- reward on known inputs ------------------------------------------------------
 
-WEIGHTS = dict(
-    heading_weight=0.5, up_weight=0.1, actions_cost_scale=0.005, energy_cost_scale=0.05,
-    joints_at_limit_cost_scale=0.1, termination_height=0.31, death_cost=-2.0,
-)  # fmt: skip
+WEIGHTS = dict(headingWeight=0.5, upWeight=0.1, actionsCost=0.005, energyCost=0.05, jointsAtLimitCost=0.1)
 
 
-def reward_of(n=1, height=0.5, up=1.0, heading=1.0, dof_pos=None, dof_vel=None, actions=None, potential=0.0, prev_potential=0.0, progress=0):
-    full = lambda value: torch.as_tensor(value).expand(n)  # noqa: E731
-    return compute_ant_reward(
-        full(height), full(up), full(heading),
-        torch.zeros(n, 8) if dof_pos is None else dof_pos, torch.zeros(n, 8) if dof_vel is None else dof_vel,
-        torch.zeros(n, 8) if actions is None else actions,
-        full(potential), full(prev_potential), full(progress), 1000, **WEIGHTS,
+def reward_of(n=1, height=0.5, up=1.0, heading=1.0, dof_pos=None, dof_vel=None, actions=None, potential=0.0, prev_potential=0.0):
+    """(reward, fallen) as Ant computes them, from the quantities its terms read (dof_pos, dof_vel as observed)."""
+    full = lambda value: torch.as_tensor(value, dtype=torch.float32).expand(n)  # noqa: E731
+    task = SimpleNamespace(
+        up_proj=full(up), heading_proj=full(heading), potentials=full(potential), prev_potentials=full(prev_potential),
+        dof_pos_unit=torch.zeros(n, 8) if dof_pos is None else dof_pos, dof_vel_scaled=torch.zeros(n, 8) if dof_vel is None else dof_vel,
+        actions=torch.zeros(n, 8) if actions is None else actions,
     )  # fmt: skip
+    reward = RewardTerms(reward_terms(WEIGHTS), n, "cpu").compute(task)
+    return apply_death_cost(reward, full(height), 0.31, -2.0)
 
 
 def test_upright_still_ant_facing_the_target_earns_alive_up_and_heading():
-    reward, reset = reward_of()
+    reward, fallen = reward_of()
     torch.testing.assert_close(reward, torch.tensor([0.5 + 0.1 + 0.5]))
-    assert reset.tolist() == [0]
+    assert fallen.tolist() == [False]
 
 
 def test_heading_reward_is_full_above_0_8_and_proportional_below():
@@ -133,10 +134,29 @@ def test_progress_is_the_change_of_potential():
     torch.testing.assert_close(reward, torch.tensor([10.5]))
 
 
-def test_a_torso_below_the_termination_height_gets_the_death_cost_and_a_reset():
-    reward, reset = reward_of(n=3, height=torch.tensor([0.30, 0.32, 0.5]), potential=5.0, progress=torch.tensor([3, 3, 999]))
+def test_a_torso_below_the_termination_height_gets_the_death_cost_and_falls():
+    reward, fallen = reward_of(n=3, height=torch.tensor([0.30, 0.32, 0.5]), potential=5.0)
     assert reward[0] == -2.0 and reward[1] > 0
-    assert reset.tolist() == [1, 0, 1]  # fallen; alive; out of time
+    assert fallen.tolist() == [True, False, False]
+
+
+def test_reward_terms_equal_isaacgymenvs_formula_on_random_states():
+    # the reward as ant.py computed it in one function before it was built from terms (8319df8)
+    torch.manual_seed(0)
+    n = 512
+    up, heading = torch.rand(n) * 2 - 1, torch.rand(n) * 2 - 1
+    dof_pos, dof_vel, actions = torch.rand(n, 8) * 2.02 - 1.01, torch.randn(n, 8), torch.rand(n, 8) * 2 - 1
+    potential, prev = torch.randn(n) * 100, torch.randn(n) * 100
+    height = torch.rand(n)
+    heading_reward = torch.where(heading > 0.8, torch.full_like(heading, 0.5), 0.5 * heading / 0.8)
+    up_reward = torch.where(up > 0.93, torch.full_like(up, 0.1), torch.zeros_like(up))
+    expected = (
+        (potential - prev) + 0.5 + up_reward + heading_reward - 0.005 * torch.sum(actions**2, dim=-1)
+        - 0.05 * torch.sum(torch.abs(actions * dof_vel), dim=-1) - 0.1 * torch.sum(torch.abs(dof_pos) > 0.99, dim=-1)
+    )  # fmt: skip
+    expected = torch.where(height < 0.31, torch.full_like(expected, -2.0), expected)
+    reward, _ = reward_of(n, height, up, heading, dof_pos, dof_vel, actions, potential, prev)
+    torch.testing.assert_close(reward, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_potentials_are_horizontal_distance_over_dt():
@@ -152,26 +172,29 @@ def test_potentials_are_horizontal_distance_over_dt():
 
 
 def test_observation_layout_for_a_turned_ant():
-    quat = yaw_quat(math.pi / 2)[None]  # facing +y; the target is along +x
-    lower, upper = torch.full((8,), -1.0), torch.full((8,), 3.0)
-    dof_pos = torch.tensor([[-1.0, 3.0, 1.0, 0.0, 2.0, -1.0, 3.0, 1.0]])
-    sensors = torch.arange(24.0)[None]
-    actions = torch.linspace(-1, 1, 8)[None]
-    obs = compute_ant_observations(
-        torch.tensor([[0.0, 0.0, 0.6]]), quat, torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 0.7]]),
-        dof_pos, torch.full((1, 8), 5.0), lower, upper, sensors, actions, torch.tensor([[1000.0, 0.0, 0.0]]), 0.2, 0.1,
-    )  # fmt: skip
-    assert obs.shape == (1, NUM_OBS) == (1, 60)
-    o = obs[0]
-    assert o[0] == pytest.approx(0.6)  # torso height
-    torch.testing.assert_close(o[1:4], torch.tensor([0.0, -1.0, 0.0]))  # moving +x = to the torso's right
-    torch.testing.assert_close(o[4:7], torch.tensor([0.0, 0.0, 0.7]))
-    torch.testing.assert_close(o[7:10], torch.tensor([math.pi / 2, 0.0, -math.pi / 2]))  # yaw, roll, angle to target
-    torch.testing.assert_close(o[10:12], torch.tensor([1.0, 0.0]))  # upright, heading across the target direction
-    torch.testing.assert_close(o[12:20], torch.tensor([-1.0, 1.0, 0.0, -0.5, 0.5, -1.0, 1.0, 0.0]))
-    torch.testing.assert_close(o[20:28], torch.ones(8))
-    torch.testing.assert_close(o[28:52], torch.arange(24.0) * 0.1)
-    torch.testing.assert_close(o[52:60], actions[0])
+    env = make_ant(num_envs=1)
+    env.reset()
+    qpos, qvel = env.sim.qpos.clone(), torch.zeros_like(env.sim.qvel)
+    qpos[:, 3:7] = yaw_quat(math.pi / 2)  # facing +y; the target is along +x
+    lower, upper = env.dof_lower, env.dof_upper
+    qpos[:, 7:] = lower + torch.tensor([0.0, 1.0, 0.5, 0.25, 0.75, 0.0, 1.0, 0.5]) * (upper - lower)
+    qvel[:, 0], qvel[:, 5], qvel[:, 6:] = 1.0, 0.7, 5.0
+    env.sim.reset_envs(torch.ones(1, dtype=torch.bool), qpos, qvel)
+    env.actions[:] = torch.linspace(-1, 1, 8)
+    env.update_state()
+    env.compute_observations()
+    layout, o = env.observations.layout, env.obs_buf[0]
+    assert env.num_observations == env.observations.size == 60
+    assert o[layout["torso_height"]].item() == pytest.approx(float(qpos[0, 2]))
+    torch.testing.assert_close(o[layout["base_lin_vel"]], torch.tensor([0.0, -1.0, 0.0]), atol=1e-6, rtol=0)  # +x = the torso's right
+    torch.testing.assert_close(o[layout["base_ang_vel"]], torch.tensor([0.0, 0.0, 0.7]))
+    # yaw, roll, angle to the target
+    torch.testing.assert_close(o[layout["yaw_roll_angle_to_target"]], torch.tensor([math.pi / 2, 0.0, -math.pi / 2]), atol=1e-3, rtol=0)
+    torch.testing.assert_close(o[layout["up_heading_proj"]], torch.tensor([1.0, 0.0]), atol=1e-6, rtol=0)  # upright, across the target
+    torch.testing.assert_close(o[layout["dof_pos"]], torch.tensor([-1.0, 1.0, 0.0, -0.5, 0.5, -1.0, 1.0, 0.0]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(o[layout["dof_vel"]], torch.full((NUM_DOFS,), 5.0 * 0.2))
+    torch.testing.assert_close(o[layout["foot_force_torques"]], env.foot_force_torques[0] * 0.1)
+    torch.testing.assert_close(o[layout["actions"]], torch.linspace(-1, 1, 8))
 
 
 # -- the env on MuJoCo (C library) ------------------------------------------------
@@ -197,7 +220,7 @@ def test_foot_sensors_read_nothing_in_the_air_and_carry_the_ant_on_the_floor():
     env.reset()
     zero = torch.zeros(2, 8)
     obs, *_ = env.step(zero)
-    foot_force = lambda obs: obs[:, 28:52].reshape(2, 4, 2, 3)[:, :, 0].norm(dim=-1).sum(dim=1) / 0.1  # noqa: E731
+    foot_force = lambda obs: obs[:, env.observations.layout["foot_force_torques"]].reshape(2, 4, 2, 3)[:, :, 0].norm(dim=-1).sum(dim=1) / 0.1  # noqa: E731
     in_the_air = foot_force(obs["obs"])
     for _ in range(90):  # fall 0.4 m and settle
         obs, *_ = env.step(zero)
@@ -248,7 +271,7 @@ def test_reset_mask_resets_only_the_masked_envs():
         env.step(2 * torch.rand(4, 8) - 1)
     before = env.sim.qpos.clone(), env.sim.qvel.clone(), env.potentials.clone(), env.progress_buf.clone()
     mask = torch.tensor([True, False, True, False])
-    env.reset_idx(mask)
+    env.reset_envs(mask)  # the task's reset_idx and VecTask's bookkeeping
     qpos, qvel, potentials, progress = env.sim.qpos, env.sim.qvel, env.potentials, env.progress_buf
     torch.testing.assert_close(qpos[~mask], before[0][~mask])
     torch.testing.assert_close(qvel[~mask], before[1][~mask])
@@ -344,7 +367,7 @@ def test_compiled_graph_step_matches_the_eager_step():
 
 def ant_state(env) -> dict[str, torch.Tensor]:
     """What an Ant step reads besides its actions: the physics state and the task's running buffers."""
-    return {"qpos": env.sim.qpos.clone(), "qvel": env.sim.qvel.clone(), "potentials": env.potentials.clone(), "progress": env.progress_buf.clone()}
+    return {"qpos": env.sim.qpos.clone(), "qvel": env.sim.qvel.clone(), "potentials": env.potentials.clone(), "prev_potentials": env.prev_potentials.clone(), "progress": env.progress_buf.clone()}
 
 
 def set_ant_state(env, state: dict[str, torch.Tensor]) -> None:
@@ -353,6 +376,7 @@ def set_ant_state(env, state: dict[str, torch.Tensor]) -> None:
     # also zeroes ctrl and the solver's warm start: two envs set from one state start their solvers alike
     env.sim.reset_envs(everyone, state["qpos"], state["qvel"])
     env.potentials.copy_(state["potentials"])
+    env.prev_potentials.copy_(state["prev_potentials"])
     env.progress_buf.copy_(state["progress"])
     # No env resets at the start of the step: reset_idx would draw new start states from two different
     # random streams. Resets are compared as the step's output.
