@@ -44,6 +44,7 @@ class ObservationGroup:
         for name, term in terms.items():
             if not isinstance(term, ObsTerm) or term.size < 1:
                 raise ValueError(f"observation term {name!r}: expected an ObsTerm of size >= 1, got {term!r}")
+            term.scales()  # checked here, not at the first step
         self.terms = dict(terms)
         self.noise_level = noise_level
         self.layout: dict[str, slice] = {}
