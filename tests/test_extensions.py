@@ -47,6 +47,18 @@ def test_a_user_task_trains_from_its_own_cfg_dir_with_an_extension_observer(tmp_
     assert list((run / "nn").glob("last_PushBox_ep_25*.pth"))
 
 
+def test_a_user_task_built_from_parts_alone_trains_and_logs_its_reward_terms(tmp_path, monkeypatch):
+    # examples/custom_task/box_speed.py: commands, an observation group, reward terms and VecTask's episode
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(CUSTOM_TASK), os.environ.get("PYTHONPATH", "")]))
+    result = run_train("task=BoxSpeed", f"hydra.searchpath=[file://{CUSTOM_TASK / 'cfg'}]", "max_iterations=40", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rewards = _epoch_rewards(result.stdout)
+    assert rewards[-1] > rewards[0] + 1.0, rewards  # at most 4 (200 steps x dt 0.02 x tracking weight 1)
+    tracking = [float(v) for v in re.findall(r"rew_tracking_speed (-?[\d.]+)", result.stdout)]
+    assert tracking and tracking[-1] > tracking[0], tracking  # the term's episode sum, on the epoch line
+    assert "rew_effort" not in result.stdout  # weight 0: not computed, not logged
+
+
 @pytest.fixture
 def user_code(monkeypatch):
     """examples/custom_task importable as a user's code is; isaac_rl's registries restored afterwards."""

@@ -89,12 +89,17 @@ class VelocityCommands:
         self.commands.copy_(torch.where(env_mask[:, None], draws, self.commands))
         self.steps_to_resample.masked_fill_(env_mask, self.resampling_steps)
 
-    def update(self, base_quat: torch.Tensor) -> None:
-        """Once per step, before observations and rewards: resample envs whose interval ran out; steer toward the heading."""
+    def update(self, base_quat: torch.Tensor | None = None) -> None:
+        """Once per step, before observations and rewards: resample envs whose interval ran out; steer toward the heading.
+
+        `base_quat` (num_envs, 4), the base orientation, is needed with heading control only.
+        """
         if self.resampling_steps:
             self.steps_to_resample -= 1
             self.resample(self.steps_to_resample <= 0)
         if self.heading_control:
+            if base_quat is None:
+                raise ValueError("VelocityCommands.update: heading control needs the base orientation (base_quat)")
             forward = quat_rotate(base_quat, self._forward)
             heading = torch.atan2(forward[:, 1], forward[:, 0])
             yaw_rate = self.heading_stiffness * wrap_to_pi(self.heading - heading)
