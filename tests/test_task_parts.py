@@ -14,6 +14,7 @@ from isaac_rl.rlgames.observer import RLGPUAlgoObserver
 from isaac_rl.tasks.base.commands import VelocityCommands
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.tasks.base.rewards import RewardTerms
+from isaac_rl.tasks.base.vec_task import VecTask
 from isaac_rl.terrain import TerrainConfig, generate_terrain, register_tile_kind
 from isaac_rl.terrain.sub_terrains import TILE_KINDS
 from isaac_rl.utils.torch_math import quat_from_angle_axis
@@ -113,6 +114,44 @@ def test_the_noise_vector_follows_the_layout_and_noise_stays_inside_it():
 def test_a_term_with_the_wrong_number_of_scales_is_refused():
     with pytest.raises(ValueError, match="an observation term of size 3 got 2 scales"):
         ObservationGroup({"v": ObsTerm(lambda t: t, 3, scale=(1.0, 2.0))})
+
+
+class PrivilegedCartpole(VecTask):
+    """A cartpole whose actor sees the pole alone and whose critic also sees the cart: both declared as groups."""
+
+    def __init__(self, cfg, *args, **kwargs):
+        self.actor_obs = ObservationGroup({"pole": ObsTerm(lambda t: t.sim.dof_pos[:, 1:], 1)})
+        self.critic_obs = ObservationGroup({**self.actor_obs.terms, "cart": ObsTerm(lambda t: t.sim.dof_pos[:, :1], 1, scale=0.5)})
+        cfg["env"].update(numObservations=self.actor_obs.size, numStates=self.critic_obs.size, numActions=1)
+        super().__init__(cfg, *args, **kwargs)
+        self.actor_obs.to(self.device), self.critic_obs.to(self.device)
+
+    def create_sim(self):
+        return self.make_sim("mjcf/cartpole.xml")
+
+    def pre_physics_step(self, actions):
+        self.sim.set_ctrl(actions)
+
+    def compute_observations(self):
+        self.obs_buf[:] = self.actor_obs.compute(self)
+        self.states_buf[:] = self.critic_obs.compute(self)
+
+    def compute_reward(self):
+        self.rew_buf[:] = 1.0
+
+    def reset_idx(self, env_mask):
+        positions = torch.rand((self.num_envs, 2), device=self.device) - 0.5
+        self.sim.reset_envs(env_mask, positions, torch.zeros_like(positions))
+
+
+def test_an_asymmetric_critic_declares_its_states_as_a_group():
+    cfg = {"env": {"numEnvs": 2, "maxEpisodeLength": 10}, "sim": {"dt": 0.02, "backend": "mujoco"}}
+    env = PrivilegedCartpole(cfg, "cpu", "cpu", 0, True)
+    obs = env.reset()
+    assert obs["obs"].shape == (2, 1) and obs["states"].shape == (2, 2) and env.state_space.shape == (2,)
+    pole, cart = env.sim.dof_pos[:, 1:], env.sim.dof_pos[:, :1]
+    torch.testing.assert_close(obs["states"], torch.cat((pole, 0.5 * cart), dim=1))  # the critic's layout: pole, cart
+    torch.testing.assert_close(obs["obs"], env.sim.dof_pos[:, 1:])
 
 
 # -- commands -------------------------------------------------------------------------
