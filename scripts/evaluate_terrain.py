@@ -86,7 +86,7 @@ def evaluate(
     with torch.no_grad():
         for _ in range(steps):
             if speed is not None:
-                task.commands[:, 0], task.commands[:, 1], task.commands[:, 3] = speed, 0.0, 0.0
+                task.commands[:, 0], task.commands[:, 1], task.velocity_commands.heading[:] = speed, 0.0, 0.0
             last = (task.sim.qpos[:, :2] - start).norm(dim=1)
             obs, _, resets, _ = task.step(policy(obs))
             obs = obs["obs"]

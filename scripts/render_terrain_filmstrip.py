@@ -105,7 +105,7 @@ def rollout(task: AnymalTerrain, policy: torch.jit.ScriptModule, speed: float, s
     poses = {0: task.sim.qpos.clone()}
     with torch.no_grad():
         for step in range(1, int(steps.max()) + 1):
-            task.commands[:, 0], task.commands[:, 1], task.commands[:, 3] = speed, 0.0, 0.0
+            task.commands[:, 0], task.commands[:, 1], task.velocity_commands.heading[:] = speed, 0.0, 0.0
             obs = task.step(policy(obs))[0]["obs"]
             poses[step] = task.sim.qpos.clone()
     return torch.stack([poses[int(s)] for s in steps]).double().numpy()

@@ -163,6 +163,37 @@ def test_tracking_the_command_is_rewarded_more_than_not_and_the_reward_clips_at_
     assert reward_of(thrashing).item() == 0.0
 
 
+def test_reward_equals_the_pre_parts_formula_on_random_states():
+    # AnymalTerrain's reward as one function computed it before it was built from terms (8319df8), all weights on
+    torch.manual_seed(0)
+    n = 256
+    r = lambda *shape: torch.randn(n, *shape)  # noqa: E731
+    state = state_of(
+        n, base_lin_vel=r(3), base_ang_vel=r(3), projected_gravity=r(3), base_height=0.5 + 0.1 * torch.randn(n), commands=r(3),
+        torques=30 * r(12), last_dof_vel=r(12), dof_vel=r(12), dof_pos=r(12), default_dof_pos=torch.randn(12), last_actions=r(12),
+        actions=r(12), feet_forces=10 * r(4, 3), collision_forces=2 * r(4, 3), feet_air_time=torch.rand(n, 4) * (torch.rand(n, 4) > 0.5),
+    )  # fmt: skip
+    s, lin_error = state, torch.sum(torch.square(state.commands[:, :2] - state.base_lin_vel[:, :2]), dim=1)
+    contact = s.feet_forces[..., 2] > 1.0
+    stumble = (torch.linalg.vector_norm(s.feet_forces[..., :2], dim=-1) > 5.0) & (s.feet_forces[..., 2].abs() < 1.0)
+    old_terms = [
+        torch.exp(-lin_error / 0.25), torch.exp(-torch.square(s.commands[:, 2] - s.base_ang_vel[:, 2]) / 0.25),
+        torch.square(s.base_lin_vel[:, 2]), torch.sum(torch.square(s.base_ang_vel[:, :2]), dim=1),
+        torch.sum(torch.square(s.projected_gravity[:, :2]), dim=1), torch.square(s.base_height - 0.52),
+        torch.sum(torch.square(s.torques), dim=1), torch.sum(torch.square(s.last_dof_vel - s.dof_vel), dim=1),
+        torch.sum(torch.linalg.vector_norm(s.collision_forces, dim=-1) > 1.0, dim=1).float(), torch.sum(stumble, dim=1).float(),
+        torch.sum(torch.square(s.last_actions - s.actions), dim=1),
+        torch.sum((s.feet_air_time + DT - 0.5) * ((s.feet_air_time > 0) & contact), dim=1) * (torch.linalg.vector_norm(s.commands[:, :2], dim=1) > 0.1),
+        torch.sum(torch.abs(s.dof_pos[:, 0::3] - s.default_dof_pos[0::3]), dim=1),
+    ]  # fmt: skip
+    weights = [1.0, 0.5, -4.0, -0.05, -0.1, -0.2, -0.00002, -0.0005, -0.25, -0.3, -0.01, 1.0, -0.05]
+    expected = torch.clamp(sum(term * (w * DT) for term, w in zip(old_terms, weights)), min=0.0)
+    keys = [key for _, key in REWARD_TERMS.values()]
+    terms = RewardTerms({name: (fn, w * DT) for (name, (fn, _)), w in zip(REWARD_TERMS.items(), weights)}, n, "cpu", clip_min=0.0)
+    assert len(keys) == len(weights) and torch.equal(terms.compute(state), expected)
+    torch.testing.assert_close(locomotion.next_feet_air_time(state), (s.feet_air_time + DT) * ~contact)
+
+
 def test_heading_control_steers_the_yaw_rate_command_the_observation_sees():
     task = make_task(num_envs=2, addNoise=False)
     task.reset()

@@ -78,12 +78,10 @@ def heading_bonus(task) -> torch.Tensor:
 
 class Ant(VecTask):
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        self.cfg = cfg
         env = cfg["env"]
-        self.death_cost = float(env["deathCost"])
-        self.termination_height = float(env["terminationHeight"])
-        self.dof_vel_scale = float(env["dofVelocityScale"])
-        self.power_scale = float(env["powerScale"])
+        # a torso below terminationHeight ends the episode, with deathCost for the step's reward
+        self.termination_height, self.death_cost = float(env["terminationHeight"]), float(env["deathCost"])
+        self.dof_vel_scale, self.power_scale = float(env["dofVelocityScale"]), float(env["powerScale"])
         target = env.get("target", [1000.0, 0.0, 0.0])
         if len(target) != 3:
             raise ValueError(f"env.target must be an [x, y, z] position, got {target!r}")

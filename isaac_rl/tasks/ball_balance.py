@@ -44,27 +44,30 @@ BALL_TARGET_HEIGHT = 0.7
 TRAY_RADIUS = 0.5
 
 
+def observation_group() -> ObservationGroup:
+    """The 24 observations, in the order of the module docstring."""
+    return ObservationGroup(
+        {
+            "knee_pos": ObsTerm(lambda task: task.scene.joint_pos(KNEES), len(KNEES)),
+            "knee_vel": ObsTerm(lambda task: task.scene.joint_vel(KNEES), len(KNEES)),
+            "ball_pos": ObsTerm(lambda task: task.ball_pos, 3),
+            "ball_vel": ObsTerm(lambda task: task.ball_vel, 3),
+            "leg_forces_torques": ObsTerm(lambda task: task.sim.sensordata[:, task.sensor_columns], 12, SENSOR_SCALE),
+        }
+    )
+
+
 class BallBalance(VecTask):
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        self.cfg = cfg
+        self.observations = observation_group()
         env = cfg["env"]
-        self.action_speed_scale = float(env["actionSpeedScale"])
-        self.ball_radius = float(env["ballRadius"])
+        self.action_speed_scale, self.ball_radius = float(env["actionSpeedScale"]), float(env["ballRadius"])
+        # where and how each episode's ball is dropped (see drop_ball_states)
         self.drop_height = tuple(float(h) for h in env["dropHeight"])
-        self.drop_radius = float(env["dropRadius"])
+        self.drop_radius, self.drop_speed = float(env["dropRadius"]), float(env["dropSpeed"])
         self.max_horizontal_speed = float(env["maxHorizontalSpeed"])
-        self.drop_speed = float(env["dropSpeed"])
-        self.observations = ObservationGroup(
-            {
-                "knee_pos": ObsTerm(lambda task: task.scene.joint_pos(KNEES), len(KNEES)),
-                "knee_vel": ObsTerm(lambda task: task.scene.joint_vel(KNEES), len(KNEES)),
-                "ball_pos": ObsTerm(lambda task: task.ball_pos, 3),
-                "ball_vel": ObsTerm(lambda task: task.ball_vel, 3),
-                "leg_forces_torques": ObsTerm(lambda task: task.sim.sensordata[:, task.sensor_columns], 12, SENSOR_SCALE),
-            }
-        )
-        self.cfg["env"]["numObservations"] = self.observations.size
-        self.cfg["env"]["numActions"] = len(KNEES)
+        env["numObservations"] = self.observations.size
+        env["numActions"] = len(KNEES)
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
         self.observations.to(self.device)
         self.rewards = RewardTerms({"balance": (balance_reward, 1.0)}, self.num_envs, self.device)
@@ -83,15 +86,12 @@ class BallBalance(VecTask):
     def create_sim(self) -> Simulation:
         asset = self.cfg["env"].get("asset", "mjcf/ball_balance.xml")
         sim = self.make_sim(asset)
-        missing = [n for n in (*HIPS, *KNEES) if n not in sim.scene.joint_names("scalar")]
-        missing += [n for n in ("tray", "ball") if n not in sim.scene.actor_names]
-        missing += [n for n in LEG_SENSORS if n not in sim.info.sensor_slices]
+        joints, actors, sensors = sim.scene.joint_names("scalar"), sim.scene.actor_names, sim.info.sensor_slices
+        missing = [n for n in (*HIPS, *KNEES) if n not in joints] + [n for n in ("tray", "ball") if n not in actors]
+        missing += [n for n in LEG_SENSORS if n not in sensors]
         if missing or sim.info.actuator_names != list(KNEE_DRIVES):
-            raise ValueError(
-                f"the BallBalance task needs a model with free actors 'tray' and 'ball', joints {HIPS + KNEES}, "
-                f"sensors {LEG_SENSORS} and exactly the position actuators {KNEE_DRIVES} (on the knees); {asset!r} "
-                f"lacks {missing or 'them'} (its actuators: {sim.info.actuator_names})"
-            )
+            needs = f"free actors 'tray' and 'ball', joints {HIPS + KNEES}, sensors {LEG_SENSORS} and exactly the position actuators {KNEE_DRIVES} (on the knees)"
+            raise ValueError(f"the BallBalance task needs a model with {needs}; {asset!r} lacks {missing or 'them'} (its actuators: {sim.info.actuator_names})")
         return sim
 
     def pre_physics_step(self, actions: torch.Tensor) -> None:

@@ -17,11 +17,10 @@ class Cartpole(VecTask):
     video_camera = {"lookat": [0.0, 0.0, 1.8], "distance": 6.5, "azimuth": 90.0, "elevation": -15.0}
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        self.cfg = cfg
         self.reset_dist = float(cfg["env"]["resetDist"])
         self.max_push_effort = float(cfg["env"]["maxEffort"])
-        self.cfg["env"]["numObservations"] = 4
-        self.cfg["env"]["numActions"] = 1
+        cfg["env"]["numObservations"] = 4
+        cfg["env"]["numActions"] = 1
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
         self.cart_pos = self.sim.dof_pos[:, 0]
         self.pole_angle = self.sim.dof_pos[:, 1]

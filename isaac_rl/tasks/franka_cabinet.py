@@ -50,7 +50,6 @@ DIST_X_OFFSET = 0.04
 
 class FrankaCabinet(VecTask):
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        self.cfg = cfg
         env = cfg["env"]
         self.action_scale = float(env["actionScale"])
         self.dof_vel_scale = float(env["dofVelocityScale"])
@@ -62,8 +61,8 @@ class FrankaCabinet(VecTask):
             )
         }  # fmt: skip
         self.success_opening = float(env["successOpening"])
-        self.cfg["env"]["numObservations"] = NUM_OBS
-        self.cfg["env"]["numActions"] = len(ARM_JOINTS)
+        cfg["env"]["numObservations"] = NUM_OBS
+        cfg["env"]["numActions"] = len(ARM_JOINTS)
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         self.scene = self.sim.scene

@@ -60,7 +60,6 @@ FALL_GRACE_STEPS = 1
 
 class HumanoidAMP(VecTask):
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        self.cfg = cfg
         env = cfg["env"]
         self.state_init = env.get("stateInit", "Random")
         if self.state_init not in STATE_INITS:

@@ -46,16 +46,13 @@ MIN_HEIGHT = 0.3
 
 class Quadcopter(VecTask):
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        self.cfg = cfg
         env = cfg["env"]
-        self.max_thrust = float(env["maxThrust"])
-        self.drag_torque_ratio = float(env["dragTorqueRatio"])
-        self.success_radius = float(env["successRadius"])
-        self.hold_steps = int(env["holdSteps"])
-        self.precision_weight = float(env["precisionWeight"])
-        self.precision_scale = float(env["precisionScale"])
-        self.cfg["env"]["numObservations"] = NUM_OBS
-        self.cfg["env"]["numActions"] = len(ROTORS)
+        self.max_thrust, self.drag_torque_ratio = float(env["maxThrust"]), float(env["dragTorqueRatio"])
+        # success: within successRadius (m) of the target for the last holdSteps steps of a full-length episode
+        self.success_radius, self.hold_steps = float(env["successRadius"]), int(env["holdSteps"])
+        self.precision_weight, self.precision_scale = float(env["precisionWeight"]), float(env["precisionScale"])
+        cfg["env"]["numObservations"] = NUM_OBS
+        cfg["env"]["numActions"] = len(ROTORS)
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         self.scene = self.sim.scene
@@ -64,11 +61,11 @@ class Quadcopter(VecTask):
         self.targets = torch.tensor(TARGET, device=self.device).repeat(self.num_envs, 1)
         self.start_state = self.scene.actor_root_state("chassis")[0, 0].clone()
         self.thrusts = torch.zeros((self.num_envs, len(ROTORS)), device=self.device)
-        # consecutive steps within successRadius of the target
-        self.steps_near_target = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.success_buf = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         self.target_distance = torch.zeros(self.num_envs, device=self.device)
         self.extras["episode"] = {"target_distance": self.target_distance}
+        # consecutive steps within successRadius of the target
+        self.steps_near_target = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
     def create_sim(self) -> Simulation:
         asset = self.cfg["env"].get("asset", "mjcf/quadcopter.xml")

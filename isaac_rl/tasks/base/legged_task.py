@@ -26,6 +26,7 @@ from isaac_rl.tasks.base.commands import VelocityCommands
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.tasks.base.rewards import RewardTerms
 from isaac_rl.tasks.base.vec_task import VecTask
+from isaac_rl.terrain import Terrain
 from isaac_rl.utils.torch_math import quat_rotate_inverse
 
 # yaml keys of the observation scales and noises, by term
@@ -40,6 +41,8 @@ OBS_KEYS = {
 
 class LeggedTask(VecTask):
     joints: tuple[str, ...] = ()
+    # the ground: a generated terrain (isaac_rl/terrain) set before VecTask.__init__, or the model's floor
+    terrain: Terrain | None = None
     # name -> (term function, env.learn key of its weight); zero weights are not computed
     reward_terms: dict[str, tuple[Callable[[Any], torch.Tensor], str]] = {}
 
@@ -107,7 +110,7 @@ class LeggedTask(VecTask):
 
     def create_sim(self) -> Simulation:
         asset = self.cfg["env"].get("asset", "mjcf/anymal.xml")
-        sim = self.make_sim(asset, contact_forces=True, heightfield=getattr(self, "terrain", None) and self.terrain.heightfield)
+        sim = self.make_sim(asset, contact_forces=True, heightfield=self.terrain.heightfield if self.terrain is not None else None)
         num_dofs = len(self.joints)
         if not sim.info.has_free_root or sim.info.num_dofs != num_dofs or sim.info.nu != num_dofs:
             raise ValueError(
