@@ -20,9 +20,10 @@ Reward, per second (each term x dt), clipped at 0: `REWARD_TERMS` below,
 velocity tracking (as Anymal) and penalties on vertical base velocity,
 roll/pitch rates, tilt, base height, torques, joint accelerations, thigh
 (knee) contacts, feet stumbling, action rate and hip motion, plus a reward
-for feet air time on touchdown. An episode ends when the base touches the ground or after
-episodeLength_s. Every pushInterval_s all robots are pushed: their base gets
-a random horizontal velocity in +-1 m/s.
+for feet air time on touchdown; each term's episode sum is logged
+(Episode/rew_<name>). An episode ends when the base touches the ground or
+after episodeLength_s. Every pushInterval_s all robots are pushed: their
+base gets a random horizontal velocity in +-1 m/s.
 
 Deviations from IsaacGymEnvs: the ground is MuJoCo heightfields (pieces of
 the one grid) rather than a triangle mesh, so stair risers are one-sample

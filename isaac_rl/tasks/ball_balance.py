@@ -13,8 +13,9 @@ Observations (24), in this order:
   (3), the torques of all three legs on the tray (9); forces and torques / 20.
 Actions (3): knee target velocities; targets += dt x actionSpeedScale x
 action, clamped to the joint range.
-Reward (one term, `balance`, logged as Episode/rew_balance): 1 / (1 + distance of the ball from 0.7 m above the centre) x
-1 / (1 + ball speed). The episode ends when the ball drops below 1.5 ball
+Reward (one term, `balance`, logged as Episode/rew_balance): 1 / (1 +
+distance of the ball from 0.7 m above the centre) x 1 / (1 + ball speed).
+The episode ends when the ball drops below 1.5 ball
 radii (off the tray, onto the floor), or at maxEpisodeLength.
 Success: the episode ran to its full length with the ball on the tray.
 

@@ -22,6 +22,8 @@ ENV: dict[str, Any] = {
     "controlFrequencyInv": s.integer(1),
     "clipObservations": s.number(0, low_open=True),
     "clipActions": s.number(0, low_open=True),
+    # legged_gym's order of a step: reset within the step that ends an episode (vec_task.py)
+    "resetInSameStep": s.BOOLEAN,
     "asset": s.STRING,
 }
 
