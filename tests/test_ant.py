@@ -220,7 +220,8 @@ def test_foot_sensors_read_nothing_in_the_air_and_carry_the_ant_on_the_floor():
     env.reset()
     zero = torch.zeros(2, 8)
     obs, *_ = env.step(zero)
-    foot_force = lambda obs: obs[:, env.observations.layout["foot_force_torques"]].reshape(2, 4, 2, 3)[:, :, 0].norm(dim=-1).sum(dim=1) / 0.1  # noqa: E731
+    feet = env.observations.layout["foot_force_torques"]
+    foot_force = lambda obs: obs[:, feet].reshape(2, 4, 2, 3)[:, :, 0].norm(dim=-1).sum(dim=1) / 0.1  # noqa: E731
     in_the_air = foot_force(obs["obs"])
     for _ in range(90):  # fall 0.4 m and settle
         obs, *_ = env.step(zero)
@@ -367,7 +368,8 @@ def test_compiled_graph_step_matches_the_eager_step():
 
 def ant_state(env) -> dict[str, torch.Tensor]:
     """What an Ant step reads besides its actions: the physics state and the task's running buffers."""
-    return {"qpos": env.sim.qpos.clone(), "qvel": env.sim.qvel.clone(), "potentials": env.potentials.clone(), "prev_potentials": env.prev_potentials.clone(), "progress": env.progress_buf.clone()}
+    state = {"qpos": env.sim.qpos, "qvel": env.sim.qvel, "potentials": env.potentials, "prev_potentials": env.prev_potentials}
+    return {key: value.clone() for key, value in {**state, "progress": env.progress_buf}.items()}
 
 
 def set_ant_state(env, state: dict[str, torch.Tensor]) -> None:

@@ -34,7 +34,8 @@ def reward_terms(n):
 
 def reward_of(lin_vel, ang_vel, commands, torques=None):
     n = lin_vel.shape[0]
-    task = SimpleNamespace(base_lin_vel=lin_vel, base_ang_vel=ang_vel, commands=commands, torques=torch.zeros(n, 12) if torques is None else torques)
+    torques = torch.zeros(n, 12) if torques is None else torques
+    task = SimpleNamespace(base_lin_vel=lin_vel, base_ang_vel=ang_vel, commands=commands, torques=torques)
     return reward_terms(n).compute(task), locomotion.lin_vel_error_sq(task).sqrt(), locomotion.ang_vel_error_sq(task).sqrt()
 
 

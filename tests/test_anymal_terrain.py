@@ -153,7 +153,8 @@ def test_penalty_terms_measure_what_they_name():
 
 def test_tracking_the_command_is_rewarded_more_than_not_and_the_reward_clips_at_zero():
     commands = torch.tensor([[1.0, 0.0, 0.5]])
-    tracking = reward_of(state_of(commands=commands, base_lin_vel=torch.tensor([[1.0, 0.0, 0.0]]), base_ang_vel=torch.tensor([[0.0, 0.0, 0.5]])))
+    on_command = dict(base_lin_vel=torch.tensor([[1.0, 0.0, 0.0]]), base_ang_vel=torch.tensor([[0.0, 0.0, 0.5]]))
+    tracking = reward_of(state_of(commands=commands, **on_command))
     standing = reward_of(state_of(commands=commands))
     sideways = reward_of(state_of(commands=commands, base_lin_vel=torch.tensor([[0.0, 1.0, 0.0]])))
     torch.testing.assert_close(tracking, torch.tensor([1.5 * DT]))  # both tracking terms in full, nothing else
@@ -183,7 +184,7 @@ def test_reward_equals_the_pre_parts_formula_on_random_states():
         torch.sum(torch.square(s.torques), dim=1), torch.sum(torch.square(s.last_dof_vel - s.dof_vel), dim=1),
         torch.sum(torch.linalg.vector_norm(s.collision_forces, dim=-1) > 1.0, dim=1).float(), torch.sum(stumble, dim=1).float(),
         torch.sum(torch.square(s.last_actions - s.actions), dim=1),
-        torch.sum((s.feet_air_time + DT - 0.5) * ((s.feet_air_time > 0) & contact), dim=1) * (torch.linalg.vector_norm(s.commands[:, :2], dim=1) > 0.1),
+        torch.sum((s.feet_air_time + DT - 0.5) * ((s.feet_air_time > 0) & contact), dim=1) * (s.commands[:, :2].norm(dim=1) > 0.1),
         torch.sum(torch.abs(s.dof_pos[:, 0::3] - s.default_dof_pos[0::3]), dim=1),
     ]  # fmt: skip
     weights = [1.0, 0.5, -4.0, -0.05, -0.1, -0.2, -0.00002, -0.0005, -0.25, -0.3, -0.01, 1.0, -0.05]

@@ -1,6 +1,5 @@
 """The parts tasks are built from, each on its own: reward terms, observation groups, commands, VecTask's episode, tile kinds."""
 
-import copy
 import math
 from types import SimpleNamespace
 
@@ -222,6 +221,8 @@ def test_bad_command_ranges_are_refused():
 def make(name, num_envs, **env):
     cfg = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / f"{name}.yaml"))
     cfg["env"].update(numEnvs=num_envs, **env)
+    if "terrain" in cfg["env"]:  # a small map
+        cfg["env"]["terrain"].update(numLevels=2, numTerrains=2, borderSize=2.0)
     cfg["sim"]["backend"] = "mujoco"
     return tasks.make(name, cfg=cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
 
@@ -252,7 +253,7 @@ def test_vec_task_times_episodes_out_and_resets_in_the_order_asked(same_step):
 
 
 def test_after_a_same_step_reset_the_observed_command_is_the_new_episodes():
-    env = make("AnymalTerrain", 2, resetInSameStep=True, terrain={**OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "AnymalTerrain.yaml"))["env"]["terrain"], "numLevels": 2, "numTerrains": 2, "borderSize": 2.0})
+    env = make("AnymalTerrain", 2, resetInSameStep=True)
     env.reset()
     env.step(torch.zeros(2, 12))
     old_commands = env.commands.clone()

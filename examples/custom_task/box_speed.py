@@ -67,8 +67,8 @@ class BoxSpeed(VecTask):
         self.observations.to(dev)
         weights = {name: (fn, float(env["rewards"][name]) * self.dt) for name, fn in REWARD_TERMS.items()}
         self.rewards = RewardTerms(weights, n, dev)
-        resample_steps = round(float(env["resampleEvery_s"]) / self.dt)
-        self.speed_commands = VelocityCommands(env["commandRanges"], n, dev, deadband=float(env["commandDeadband"]), resampling_steps=resample_steps)
+        resample_steps, deadband = round(float(env["resampleEvery_s"]) / self.dt), float(env["commandDeadband"])
+        self.speed_commands = VelocityCommands(env["commandRanges"], n, dev, deadband=deadband, resampling_steps=resample_steps)
         self.commands = self.speed_commands.commands
         self.actions = torch.zeros((n, 1), device=dev)
         self.last_actions = torch.zeros((n, 1), device=dev)

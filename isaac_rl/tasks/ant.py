@@ -155,7 +155,8 @@ class Ant(VecTask):
         self.obs_buf[:] = self.observations.compute(self)
 
     def compute_reward(self) -> None:
-        self.rew_buf[:], fallen = apply_death_cost(self.rewards.compute(self), self.sim.root_pos[:, 2], self.termination_height, self.death_cost)
+        reward = self.rewards.compute(self)
+        self.rew_buf[:], fallen = apply_death_cost(reward, self.sim.root_pos[:, 2], self.termination_height, self.death_cost)
         self.reset_buf[:] = fallen.long()
         # the potential the next step's progress is measured from
         self.prev_potentials.copy_(self.potentials)
@@ -174,7 +175,9 @@ class Ant(VecTask):
         self.rewards.reset(env_mask)
 
 
-def apply_death_cost(reward: torch.Tensor, torso_height: torch.Tensor, termination_height: float, death_cost: float) -> tuple[torch.Tensor, torch.Tensor]:
+def apply_death_cost(
+    reward: torch.Tensor, torso_height: torch.Tensor, termination_height: float, death_cost: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(reward, fallen): a torso below `termination_height` gets `death_cost` instead of its reward, and falls."""
     fallen = torso_height < termination_height
     return torch.where(fallen, torch.full_like(reward, death_cost), reward), fallen

@@ -91,8 +91,9 @@ class BallBalance(VecTask):
         missing = [n for n in (*HIPS, *KNEES) if n not in joints] + [n for n in ("tray", "ball") if n not in actors]
         missing += [n for n in LEG_SENSORS if n not in sensors]
         if missing or sim.info.actuator_names != list(KNEE_DRIVES):
-            needs = f"free actors 'tray' and 'ball', joints {HIPS + KNEES}, sensors {LEG_SENSORS} and exactly the position actuators {KNEE_DRIVES} (on the knees)"
-            raise ValueError(f"the BallBalance task needs a model with {needs}; {asset!r} lacks {missing or 'them'} (its actuators: {sim.info.actuator_names})")
+            needs = f"joints {HIPS + KNEES}, sensors {LEG_SENSORS} and exactly the position actuators {KNEE_DRIVES} (on the knees)"
+            lacks = f"{asset!r} lacks {missing or 'them'} (its actuators: {sim.info.actuator_names})"
+            raise ValueError(f"the BallBalance task needs a model with free actors 'tray' and 'ball', {needs}; {lacks}")
         return sim
 
     def pre_physics_step(self, actions: torch.Tensor) -> None:

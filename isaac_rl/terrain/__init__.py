@@ -5,4 +5,7 @@ from isaac_rl.terrain.generator import KINDS, Terrain, TerrainConfig, generate_t
 from isaac_rl.terrain.height_scan import ANYMAL_SCAN_X, ANYMAL_SCAN_Y, HeightScan
 from isaac_rl.terrain.sub_terrains import TILE_KINDS, Tile, register_tile_kind
 
-__all__ = ["ANYMAL_SCAN_X", "ANYMAL_SCAN_Y", "KINDS", "TILE_KINDS", "HeightScan", "Tile", "Terrain", "TerrainConfig", "generate_terrain", "register_tile_kind", "update_terrain_levels"]
+__all__ = [
+    "ANYMAL_SCAN_X", "ANYMAL_SCAN_Y", "KINDS", "TILE_KINDS", "HeightScan", "Tile", "Terrain", "TerrainConfig",
+    "generate_terrain", "register_tile_kind", "update_terrain_levels",
+]  # fmt: skip

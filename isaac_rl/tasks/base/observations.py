@@ -89,6 +89,7 @@ class ObservationGroup:
         lines = []
         for name, term in self.terms.items():
             span = self.layout[name]
-            extras = [f"x {term.scale}" if term.scale != 1.0 else "", f"clip +-{term.clip}" if term.clip else "", f"noise {term.noise}" if term.noise else ""]
-            lines.append(f"{span.start:4d}:{span.stop:<4d} {name} " + ", ".join(e for e in extras if e))
+            notes = [f"x {term.scale}" if term.scale != 1.0 else "", f"clip +-{term.clip}" if term.clip else ""]
+            notes.append(f"noise {term.noise}" if term.noise else "")
+            lines.append(f"{span.start:4d}:{span.stop:<4d} {name} " + ", ".join(note for note in notes if note))
         return "\n".join(lines)
