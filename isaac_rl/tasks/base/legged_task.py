@@ -47,9 +47,8 @@ class LeggedTask(VecTask):
     reward_terms: dict[str, tuple[Callable[[Any], torch.Tensor], str]] = {}
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        self.cfg = cfg
         env = cfg["env"]
-        self.learn = learn = env["learn"]
+        learn = env["learn"]
         self.action_scale = float(env["control"]["actionScale"])
         self.standing_pose = standing_pose(env["defaultJointAngles"], self.joints)
         self.observations = self.observation_group(learn)
