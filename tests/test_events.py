@@ -12,23 +12,16 @@ from model_task import ModelTask
 
 DT = 0.02
 # Two 1 kg boxes on frictionless contacts (condim 1), 1 m apart; `com` is the scene's centre of mass
-TWO_BOXES = """
+BOX = '<body name="{0}" pos="{1} 0 0.1"><freejoint/><geom name="{0}" type="box" size="0.1 0.1 0.1" mass="1" condim="1"/></body>'
+TWO_BOXES = f"""
 <mujoco>
   <option timestep="0.01"/>
   <worldbody>
     <geom name="floor" type="plane" size="50 50 0.1" condim="1"/>
-    <body name="a" pos="0 0 0.1">
-      <freejoint/>
-      <geom name="a" type="box" size="0.1 0.1 0.1" mass="1" condim="1"/>
-    </body>
-    <body name="b" pos="1 0 0.1">
-      <freejoint/>
-      <geom name="b" type="box" size="0.1 0.1 0.1" mass="1" condim="1"/>
-    </body>
+    {BOX.format("a", 0)}
+    {BOX.format("b", 1)}
   </worldbody>
-  <sensor>
-    <subtreecom name="com" body="world"/>
-  </sensor>
+  <sensor><subtreecom name="com" body="world"/></sensor>
 </mujoco>
 """
 
@@ -134,6 +127,7 @@ SELECTION = {
     "foot_friction": {"quantity": "friction", "actor": "base", "names": ".*_foot", "draw": Draw((2.0, 2.0), operation="abs")},
     "knee_damping": {"quantity": "damping", "names": ".*_KFE", "draw": Draw((5.0, 5.0), operation="abs")},
     "left_hip_gains": {"quantity": "kp", "actor": "base", "names": "L._HAA", "draw": Draw((50.0, 50.0), operation="abs")},
+    "hip_force_limits": {"quantity": "force_limit", "names": ".*_HFE", "draw": Draw((0.5, 0.5))},
 }
 
 
@@ -163,6 +157,15 @@ def test_elements_are_picked_by_name_pattern(backend):
     left_hips = ids(mujoco.mjtObj.mjOBJ_ACTUATOR, ["LF_HAA", "LH_HAA"])
     check("actuator_gainprm", left_hips, 50.0, column=0)
     check("actuator_biasprm", left_hips, -50.0, column=1)  # the servo's bias follows kp
+    hips = ids(mujoco.mjtObj.mjOBJ_ACTUATOR, [f"{leg}_HFE" for leg in legs])
+    check("actuator_forcerange", hips, 40.0, column=1)  # 80 N m x 0.5, the range keeping its shape
+    check("actuator_forcerange", hips, -40.0, column=0)
+    task.reset()
+    task.step(torch.full((2, 12), 2.0))  # targets 2 rad away: every servo pushes at its limit
+    force = task.sim.actuator_force.abs()
+    others = [a for a in range(12) if a not in hips]
+    torch.testing.assert_close(force[:, hips], torch.full((2, 4), 40.0))
+    torch.testing.assert_close(force[:, others], torch.full((2, 8), 80.0))
 
 
 @pytest.mark.parametrize("backend", ["mujoco", "warp"])

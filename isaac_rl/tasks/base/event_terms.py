@@ -125,13 +125,14 @@ class push_by_setting_velocity:
     """Set the root velocity components named in `velocity_range` to uniform draws in their [low, high].
 
     Components: x, y, z (m/s) and roll, pitch, yaw (rad/s about the world
-    axes); the others keep their value. `actor`: the scene's first actor by
-    default. As AnymalTerrain's (and legged_gym's) push_robots.
+    axes); the others keep their value. `actor`: names or regexes of free
+    actors, each drawn on its own; the scene's first actor by default. As
+    AnymalTerrain's (and legged_gym's) push_robots.
     """
 
     AXES = ("x", "y", "z", "roll", "pitch", "yaw")
 
-    def __init__(self, env: Any, velocity_range: dict[str, Any], actor: str | None = None) -> None:
+    def __init__(self, env: Any, velocity_range: dict[str, Any], actor: Names | None = None) -> None:
         unknown = set(velocity_range) - set(self.AXES)
         if unknown or not velocity_range:
             raise ValueError(f"push velocity_range has keys {sorted(velocity_range)}; accepted: {', '.join(self.AXES)}")
@@ -140,8 +141,12 @@ class push_by_setting_velocity:
             if not isinstance(bounds, (list, tuple)) or len(bounds) != 2 or not bounds[0] <= bounds[1]:
                 raise ValueError(f"push velocity_range[{axis!r}] must be [low, high] with low <= high, got {bounds!r}")
             low[self.AXES.index(axis)], high[self.AXES.index(axis)] = float(bounds[0]), float(bounds[1])
-        self.actor = actor or env.sim.scene.actor_names[0]
-        env.sim.scene.actor_ids(self.actor)  # an unknown actor fails here, with the names there are
+        scene = env.sim.scene
+        self.actor = actor or scene.actor_names[0]
+        fixed = [scene.actor_names[i] for i in scene.actor_ids(self.actor) if not scene.layout.actors[i].is_free]
+        if fixed:
+            raise ValueError(f"actor(s) {fixed} have a fixed base: only free actors' roots can be pushed")
+        self.num_actors = scene.actor_root_state(self.actor).shape[1]  # its index plan is built here, not in the step
         self.low = torch.tensor(low, device=env.device)
         self.high = torch.tensor(high, device=env.device)
         self.chosen = torch.tensor([axis in velocity_range for axis in self.AXES], device=env.device)
@@ -149,8 +154,8 @@ class push_by_setting_velocity:
     def __call__(self, env: Any, env_mask: torch.Tensor) -> None:
         scene = env.sim.scene
         state = scene.actor_root_state(self.actor)
-        drawn = self.low + (self.high - self.low) * torch.rand((env.num_envs, 6), device=self.low.device)
-        state[:, 0, 7:13] = torch.where(self.chosen, drawn, state[:, 0, 7:13])
+        drawn = self.low + (self.high - self.low) * torch.rand((env.num_envs, self.num_actors, 6), device=self.low.device)
+        state[..., 7:13] = torch.where(self.chosen, drawn, state[..., 7:13])
         scene.write_root_state(env_mask, self.actor, state)
 
 

@@ -142,9 +142,6 @@ class EventManager:
         low, high = scheduled.interval_steps
         return torch.randint(low, high + 1, shape, dtype=torch.long, device=self.device)
 
-    def __contains__(self, name: str) -> bool:
-        return any(s.name == name for mode in MODES for s in self.scheduled[mode])
-
     # -- called by VecTask -----------------------------------------------------
     def startup(self) -> None:
         """Run the startup events for every env (once, before the first step)."""
