@@ -1,14 +1,15 @@
 """Per-env physics parameters: masses, centres of mass, friction, joint damping, armature and friction loss, actuator gains and limits, gravity.
 
 `sim.parameters[name]` is a (num_envs, ...) torch view of one MuJoCo model
-field, one row per env, that tasks (and VecTask's domain randomization) write;
+field, one row per env, that tasks (and their events) write;
 the next physics step uses what they wrote. On MuJoCo Warp the view is the
 model's own batched array: the field is widened from one row shared by all
 worlds to one row per world when first asked for, so writing it later costs no
 host work and stays inside the step's CUDA graph. Ask for fields before the
 first step (a task's `__init__`): widening re-records the physics graph. On
 MuJoCo C every stepping thread holds its own copy of the model, and an env's
-rows are copied into it before that env steps.
+rows are copied into it before that env steps, resets or has its state
+written, so the state computed there is the env's own on both backends.
 
 Derived constants follow `refresh_subtree_mass()` only: MuJoCo's constraint
 scaling (`body_invweight0`, `dof_invweight0`) keeps the model file's values,
@@ -88,12 +89,12 @@ class ModelParameters:
         """Bodies of `actor` (its root and everything below), or those of them named; every body but the world's without an actor."""
         m = self._model
         if actor is None:
-            return self._subset(list(range(1, m.nbody)), mujoco.mjtObj.mjOBJ_BODY, names, "body")
+            return self._subset(list(range(1, m.nbody)), mujoco.mjtObj.mjOBJ_BODY, names, _kind("body", actor))
         roots = {object_name(m, mujoco.mjtObj.mjOBJ_BODY, b): b for b in range(1, m.nbody) if m.body_parentid[b] == 0}
         if actor not in roots:
             raise KeyError(f"no actor named {actor!r}; the scene's actors are: {', '.join(roots)}")
         bodies = [b for b in range(m.nbody) if m.body_rootid[b] == roots[actor]]
-        return self._subset(bodies, mujoco.mjtObj.mjOBJ_BODY, names, f"body of actor {actor!r}")
+        return self._subset(bodies, mujoco.mjtObj.mjOBJ_BODY, names, _kind("body", actor))
 
     def actor_geoms(self, actor: str | None, names: Names | None = None) -> list[int]:
         """Geoms of `actor`'s bodies, or those of them named; every geom (the ground's too) without an actor."""
@@ -113,11 +114,11 @@ class ModelParameters:
         """Actuators that drive joints of `actor`, or those of them named; every actuator without an actor."""
         m = self._model
         if actor is None:
-            return self._subset(list(range(m.nu)), mujoco.mjtObj.mjOBJ_ACTUATOR, names, "actuator")
+            return self._subset(list(range(m.nu)), mujoco.mjtObj.mjOBJ_ACTUATOR, names, _kind("actuator", actor))
         joints = {j for j in range(m.njnt) if m.jnt_bodyid[j] in set(self.actor_bodies(actor))}
         joint_transmission = (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT))
         actuators = [a for a in range(m.nu) if int(m.actuator_trntype[a]) in joint_transmission and int(m.actuator_trnid[a, 0]) in joints]
-        return self._subset(actuators, mujoco.mjtObj.mjOBJ_ACTUATOR, names, f"actuator of actor {actor!r}")
+        return self._subset(actuators, mujoco.mjtObj.mjOBJ_ACTUATOR, names, _kind("actuator", actor))
 
     def check_limited(self, actuators: list[int], limit: str) -> None:
         """Raise unless every actuator has the `limit` ('force' or 'ctrl') on: MuJoCo ignores the range otherwise."""

@@ -83,7 +83,8 @@ class randomize_field:
         else:
             picked = _pick(p, self.spec.element, actor, names)
             if not picked:
-                raise ValueError(f"randomize {quantity}: actor {actor!r} has no {self.spec.element}s")
+                owner = "the scene" if actor is None else f"actor {actor!r}"
+                raise ValueError(f"randomize {quantity}: {owner} has no {self.spec.element}s")
             if quantity in ("kp", "kd"):
                 p.check_position_servos(picked)
             if quantity in ("force_limit", "ctrl_limit"):

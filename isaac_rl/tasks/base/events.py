@@ -151,12 +151,12 @@ class EventManager:
 
     def on_step(self) -> None:
         """Count an env step; fire the interval events whose time has come."""
-        self.step_count += 1
+        self.step_count.add_(1)
         for scheduled in self.scheduled["reset"]:
             if scheduled.steps_since is not None:
-                scheduled.steps_since += 1
+                scheduled.steps_since.add_(1)
         for scheduled in self.scheduled["interval"]:
-            scheduled.steps_left -= 1
+            scheduled.steps_left.sub_(1)
             due = scheduled.steps_left <= 0
             scheduled.steps_left.copy_(torch.where(due, self._draw_interval(scheduled, tuple(due.shape)), scheduled.steps_left))
             scheduled.run(due.expand(self.num_envs))
