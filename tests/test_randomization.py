@@ -27,12 +27,16 @@ SLIDER = """
 """
 
 
-def slider(tmp_path, backend: str, num_envs: int) -> Simulation:
+def slider_file(tmp_path, backend: str) -> str:
     if backend == "warp":
         pytest.importorskip("mujoco_warp")
     path = tmp_path / "slider.xml"
     path.write_text(SLIDER)
-    return Simulation(str(path), num_envs=num_envs, device="cpu", substeps=4, backend=backend)
+    return str(path)
+
+
+def slider(tmp_path, backend: str, num_envs: int) -> Simulation:
+    return Simulation(slider_file(tmp_path, backend), num_envs=num_envs, device="cpu", substeps=4, backend=backend)
 
 
 def slide(sim: Simulation, speed: float = 0.0, force: float = 0.0, steps: int = 50) -> torch.Tensor:
@@ -51,13 +55,10 @@ def slide(sim: Simulation, speed: float = 0.0, force: float = 0.0, steps: int = 
 
 def randomized_slider(tmp_path, backend: str, num_envs: int, box_properties: dict, seed: int) -> Simulation:
     """The slider of a task with the box's `box_properties` (actor_params.box) drawn per env."""
-    if backend == "warp":
-        pytest.importorskip("mujoco_warp")
-    path = tmp_path / "slider.xml"
-    path.write_text(SLIDER)
+    path = slider_file(tmp_path, backend)
     torch.manual_seed(seed)
     params = {"actor_params": {"box": box_properties}}
-    return ModelTask(str(path), num_envs, backend, randomization_params=params, dt=0.02, sim={"substeps": 4}).sim
+    return ModelTask(path, num_envs, backend, randomization_params=params, dt=0.02, sim={"substeps": 4}).sim
 
 
 @pytest.mark.parametrize("backend", ["mujoco", "warp"])
