@@ -1,4 +1,4 @@
-"""Domain randomization: per-env physics parameters on both backends, draws, schedules, noise and the config checks."""
+"""Domain randomization (`randomization_params`): per-env physics parameters on both backends, draws, schedules, noise and the config checks."""
 
 import copy
 
@@ -8,7 +8,9 @@ from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
 from isaac_rl.sim import Simulation
-from isaac_rl.tasks.base.randomization import DomainRandomizer, Draw, RandomizationParams
+from isaac_rl.tasks.base.draws import Draw
+
+from model_task import ModelTask
 
 # A box that slides on a low-friction floor (MuJoCo takes the larger friction of the two geoms: the box's decides)
 SLIDER = """
@@ -25,12 +27,16 @@ SLIDER = """
 """
 
 
-def slider(tmp_path, backend: str, num_envs: int) -> Simulation:
+def slider_file(tmp_path, backend: str) -> str:
     if backend == "warp":
         pytest.importorskip("mujoco_warp")
     path = tmp_path / "slider.xml"
     path.write_text(SLIDER)
-    return Simulation(str(path), num_envs=num_envs, device="cpu", substeps=4, backend=backend)
+    return str(path)
+
+
+def slider(tmp_path, backend: str, num_envs: int) -> Simulation:
+    return Simulation(slider_file(tmp_path, backend), num_envs=num_envs, device="cpu", substeps=4, backend=backend)
 
 
 def slide(sim: Simulation, speed: float = 0.0, force: float = 0.0, steps: int = 50) -> torch.Tensor:
@@ -48,11 +54,11 @@ def slide(sim: Simulation, speed: float = 0.0, force: float = 0.0, steps: int = 
 
 
 def randomized_slider(tmp_path, backend: str, num_envs: int, box_properties: dict, seed: int) -> Simulation:
-    """The slider with the box's `box_properties` (actor_params.box) drawn per env."""
-    sim = slider(tmp_path, backend, num_envs)
+    """The slider of a task with the box's `box_properties` (actor_params.box) drawn per env."""
+    path = slider_file(tmp_path, backend)
     torch.manual_seed(seed)
-    DomainRandomizer(RandomizationParams.from_cfg({"actor_params": {"box": box_properties}}), sim, torch.device("cpu"))
-    return sim
+    params = {"actor_params": {"box": box_properties}}
+    return ModelTask(path, num_envs, backend, randomization_params=params, dt=0.02, sim={"substeps": 4}).sim
 
 
 @pytest.mark.parametrize("backend", ["mujoco", "warp"])
@@ -99,19 +105,19 @@ def test_gravity_per_env(tmp_path, backend):
 def test_draws_follow_their_distribution_and_schedule():
     device = torch.device("cpu")
     torch.manual_seed(0)
-    uniform = Draw(0.5, 1.5, "uniform", "scaling").sample((100_000,), torch.tensor(0), device)
+    uniform = Draw((0.5, 1.5), "uniform", "scale").sample((100_000,), device)
     assert 0.5 <= float(uniform.min()) and float(uniform.max()) <= 1.5 and float(uniform.mean()) == pytest.approx(1.0, abs=0.01)
-    gaussian = Draw(0.1, 0.2, "gaussian").sample((100_000,), torch.tensor(0), device)  # [mean, std]
+    gaussian = Draw((0.1, 0.2), "gaussian").sample((100_000,), device)  # [mean, std]
     assert float(gaussian.mean()) == pytest.approx(0.1, abs=0.01) and float(gaussian.std()) == pytest.approx(0.2, abs=0.01)
-    log = Draw(0.1, 10.0, "loguniform", "scaling").sample((100_000,), torch.tensor(0), device)
+    log = Draw((0.1, 10.0), "loguniform", "scale").sample((100_000,), device)
     assert float(torch.log10(log).mean()) == pytest.approx(0.0, abs=0.02)
     # linear: a quarter of the spread a quarter of the way; scaling draws are pulled towards 1, additive towards 0
-    linear = Draw(0.0, 2.0, "uniform", "scaling", schedule="linear", schedule_steps=100)
-    quarter = linear.sample((100_000,), torch.tensor(25), device)
+    linear = Draw((0.0, 2.0), "uniform", "scale", schedule="linear", schedule_steps=100)
+    quarter = linear.sample((100_000,), device, torch.tensor(25))
     assert float(quarter.min()) >= 0.75 and float(quarter.max()) <= 1.25
-    constant = Draw(1.0, 2.0, "uniform", "additive", schedule="constant", schedule_steps=10)
-    assert float(constant.sample((10,), torch.tensor(9), device).abs().max()) == 0.0
-    assert float(constant.sample((10,), torch.tensor(10), device).min()) >= 1.0
+    constant = Draw((1.0, 2.0), "uniform", "add", schedule="constant", schedule_steps=10)
+    assert float(constant.sample((10,), device, torch.tensor(9)).abs().max()) == 0.0
+    assert float(constant.sample((10,), device, torch.tensor(10)).min()) >= 1.0
 
 
 @pytest.mark.parametrize(
@@ -130,9 +136,8 @@ def test_draws_follow_their_distribution_and_schedule():
     ],
 )
 def test_bad_randomization_params_say_what_is_accepted(params, message):
-    sim = Simulation("mjcf/anymal.xml", num_envs=2, device="cpu", backend="mujoco")
     with pytest.raises((ValueError, KeyError), match=message):
-        DomainRandomizer(RandomizationParams.from_cfg(params), sim, torch.device("cpu"))
+        ModelTask("mjcf/anymal.xml", num_envs=2, randomization_params=params)
 
 
 def anymal_cfg(randomize: bool, params: dict | None = None) -> dict:

@@ -115,12 +115,18 @@ class MujocoBackend:
         if any(warnings[w].number for w in _CAPACITY_WARNINGS):
             self._overflow[i] |= CAPACITY_OVERFLOW_BIT
 
+    def _env_model(self, chunk: int, i: int) -> mujoco.MjModel:
+        """Chunk `chunk`'s model holding env `i`'s parameters (the model file's where none are per env)."""
+        model = self._chunk_models[chunk]
+        for name, rows in self._model_fields.items():
+            model_value(model, name)[...] = rows[i]
+        return model
+
     def _step_chunk(self, chunk: int) -> None:
-        model, ctrl = self._chunk_models[chunk], self._arrays["ctrl"]
+        ctrl = self._arrays["ctrl"]
         for i in self._chunks[chunk]:
             data = self.datas[i]
-            for name, rows in self._model_fields.items():
-                model_value(model, name)[...] = rows[i]
+            model = self._env_model(chunk, i)
             data.ctrl[:] = ctrl[i]
             if self._xfrc is not None:
                 data.xfrc_applied[:] = self._xfrc[i]
@@ -140,6 +146,7 @@ class MujocoBackend:
             for future in [self._pool.submit(self._step_chunk, chunk) for chunk in range(len(self._chunks))]:
                 future.result()
 
+    # Resets and state writes run on this thread, between steps: chunk 0's model is free to hold any env's parameters.
     def reset(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
         ids = np.flatnonzero(mask.numpy())
         qpos_np, qvel_np = qpos.numpy(), qvel.numpy()
@@ -151,7 +158,7 @@ class MujocoBackend:
             self._arrays["ctrl"][i] = 0.0
             if self._xfrc is not None:
                 self._xfrc[i] = 0.0  # as MuJoCo Warp's reset clears xfrc_applied
-            mujoco.mj_forward(self.model, data)
+            mujoco.mj_forward(self._env_model(0, i), data)
             self._read(i)
 
     def write_state(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
@@ -161,7 +168,7 @@ class MujocoBackend:
             data = self.datas[i]
             data.qpos[:] = qpos_np[i]
             data.qvel[:] = qvel_np[i]
-            mujoco.mj_forward(self.model, data)
+            mujoco.mj_forward(self._env_model(0, i), data)
             self._read(i)
 
     def capacity_overflow(self) -> torch.Tensor:

@@ -1,14 +1,15 @@
-"""Per-env physics parameters: masses, centres of mass, friction, joint damping and armature, actuator gains, gravity.
+"""Per-env physics parameters: masses, centres of mass, friction, joint damping, armature and friction loss, actuator gains and limits, gravity.
 
 `sim.parameters[name]` is a (num_envs, ...) torch view of one MuJoCo model
-field, one row per env, that tasks (and VecTask's domain randomization) write;
+field, one row per env, that tasks (and their events) write;
 the next physics step uses what they wrote. On MuJoCo Warp the view is the
 model's own batched array: the field is widened from one row shared by all
 worlds to one row per world when first asked for, so writing it later costs no
 host work and stays inside the step's CUDA graph. Ask for fields before the
 first step (a task's `__init__`): widening re-records the physics graph. On
 MuJoCo C every stepping thread holds its own copy of the model, and an env's
-rows are copied into it before that env steps.
+rows are copied into it before that env steps, resets or has its state
+written, so the state computed there is the env's own on both backends.
 
 Derived constants follow `refresh_subtree_mass()` only: MuJoCo's constraint
 scaling (`body_invweight0`, `dof_invweight0`) keeps the model file's values,
@@ -33,8 +34,11 @@ FIELDS: dict[str, str] = {
     "geom_friction": "(ngeom, 3) sliding, torsional and rolling friction",
     "dof_damping": "(nv,) joint damping, N s/m or N m s/rad",
     "dof_armature": "(nv,) armature inertia",
+    "dof_frictionloss": "(nv,) dry friction of the joint, N or N m",
     "actuator_gainprm": "(nu, 10) gain parameters (a position actuator's kp is [0])",
     "actuator_biasprm": "(nu, 10) bias parameters (a position actuator's -kp is [1], -kv is [2])",
+    "actuator_forcerange": "(nu, 2) force limits [low, high] (where actuator_forcelimited)",
+    "actuator_ctrlrange": "(nu, 2) control limits [low, high] (where actuator_ctrllimited)",
     "gravity": "(3,) gravitational acceleration, m/s^2",
 }
 
@@ -80,36 +84,49 @@ class ModelParameters:
         """Recompute `body_subtreemass` from `body_mass` (after writing masses)."""
         self["body_subtreemass"].copy_(self["body_mass"] @ self._subtree.T)
 
-    # -- which rows belong to an actor ----------------------------------------
-    def actor_bodies(self, actor: str, names: Names | None = None) -> list[int]:
-        """Bodies of `actor` (its root and everything below), or those of them named."""
+    # -- which rows belong to an actor (or to the whole scene: actor None) ------
+    def actor_bodies(self, actor: str | None, names: Names | None = None) -> list[int]:
+        """Bodies of `actor` (its root and everything below), or those of them named; every body but the world's without an actor."""
         m = self._model
+        if actor is None:
+            return self._subset(list(range(1, m.nbody)), mujoco.mjtObj.mjOBJ_BODY, names, _kind("body", actor))
         roots = {object_name(m, mujoco.mjtObj.mjOBJ_BODY, b): b for b in range(1, m.nbody) if m.body_parentid[b] == 0}
         if actor not in roots:
             raise KeyError(f"no actor named {actor!r}; the scene's actors are: {', '.join(roots)}")
         bodies = [b for b in range(m.nbody) if m.body_rootid[b] == roots[actor]]
-        return self._subset(bodies, mujoco.mjtObj.mjOBJ_BODY, names, f"body of actor {actor!r}")
+        return self._subset(bodies, mujoco.mjtObj.mjOBJ_BODY, names, _kind("body", actor))
 
-    def actor_geoms(self, actor: str, names: Names | None = None) -> list[int]:
-        bodies = set(self.actor_bodies(actor))
+    def actor_geoms(self, actor: str | None, names: Names | None = None) -> list[int]:
+        """Geoms of `actor`'s bodies, or those of them named; every geom (the ground's too) without an actor."""
+        bodies = set(self.actor_bodies(actor)) | ({0} if actor is None else set())
         geoms = [g for g in range(self._model.ngeom) if self._model.geom_bodyid[g] in bodies]
-        return self._subset(geoms, mujoco.mjtObj.mjOBJ_GEOM, names, f"geom of actor {actor!r}")
+        return self._subset(geoms, mujoco.mjtObj.mjOBJ_GEOM, names, _kind("geom", actor))
 
-    def actor_dofs(self, actor: str, names: Names | None = None) -> list[int]:
+    def actor_dofs(self, actor: str | None, names: Names | None = None) -> list[int]:
         """Velocity columns (dof_* rows) of `actor`'s hinge, slide and ball joints, or of the named joints."""
         m, bodies = self._model, set(self.actor_bodies(actor))
         joints = [j for j in range(m.njnt) if m.jnt_bodyid[j] in bodies and m.jnt_type[j] != int(mujoco.mjtJoint.mjJNT_FREE)]
-        joints = self._subset(joints, mujoco.mjtObj.mjOBJ_JOINT, names, f"joint of actor {actor!r}")
+        joints = self._subset(joints, mujoco.mjtObj.mjOBJ_JOINT, names, _kind("joint", actor))
         width = {int(mujoco.mjtJoint.mjJNT_BALL): 3}
         return [int(m.jnt_dofadr[j]) + k for j in joints for k in range(width.get(int(m.jnt_type[j]), 1))]
 
-    def actor_actuators(self, actor: str, names: Names | None = None) -> list[int]:
-        """Actuators that drive joints of `actor`, or those of them named."""
+    def actor_actuators(self, actor: str | None, names: Names | None = None) -> list[int]:
+        """Actuators that drive joints of `actor`, or those of them named; every actuator without an actor."""
         m = self._model
+        if actor is None:
+            return self._subset(list(range(m.nu)), mujoco.mjtObj.mjOBJ_ACTUATOR, names, _kind("actuator", actor))
         joints = {j for j in range(m.njnt) if m.jnt_bodyid[j] in set(self.actor_bodies(actor))}
         joint_transmission = (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT))
         actuators = [a for a in range(m.nu) if int(m.actuator_trntype[a]) in joint_transmission and int(m.actuator_trnid[a, 0]) in joints]
-        return self._subset(actuators, mujoco.mjtObj.mjOBJ_ACTUATOR, names, f"actuator of actor {actor!r}")
+        return self._subset(actuators, mujoco.mjtObj.mjOBJ_ACTUATOR, names, _kind("actuator", actor))
+
+    def check_limited(self, actuators: list[int], limit: str) -> None:
+        """Raise unless every actuator has the `limit` ('force' or 'ctrl') on: MuJoCo ignores the range otherwise."""
+        flags = getattr(self._model, f"actuator_{limit}limited")
+        for a in actuators:
+            if not flags[a]:
+                name = object_name(self._model, mujoco.mjtObj.mjOBJ_ACTUATOR, a)
+                raise ValueError(f"actuator {name!r} has no {limit} limit ({limit}limited) for its {limit}range to act on")
 
     def check_position_servos(self, actuators: list[int]) -> None:
         """Raise unless every actuator is a PD position servo (fixed gain kp, affine bias -kp q - kv qdot)."""
@@ -129,3 +146,7 @@ class ModelParameters:
             return indices
         candidates = [object_name(self._model, obj, i) for i in indices]
         return [indices[i] for i in resolve(names, candidates, kind)]
+
+
+def _kind(element: str, actor: str | None) -> str:
+    return element if actor is None else f"{element} of actor {actor!r}"

@@ -30,14 +30,17 @@ to the model file's value or scales it. `schedule: linear` grows the spread
 from nothing to the full range over `schedule_steps` env steps; `constant`
 switches it on at `schedule_steps`. `names` limits an entry to the actor's
 bodies, geoms, joints or actuators of those names (regexes allowed).
+Entries are checked before the sim is built, the actors and names when it is.
 
 Observation and action noise are drawn every step. Physics parameters are
 drawn for every env at start-up, then again for an env when it resets at
 least `frequency` steps after its last draw (never, with `setup_only`).
-All of it is tensor work inside the step: no host synchronisation, so it
-stays in the step's CUDA graph. The parameters themselves are the per-env
-model fields of `sim.parameters` (isaac_rl/sim/parameters.py), on both
-backends.
+This is a translation into events (isaac_rl/tasks/base/events.py): each
+observations/actions entry is a `Noise`, each physics entry a startup event
+of `randomize_field` and, unless setup_only, a reset event that waits
+`frequency` steps (`min_steps_between_resets`). So the draws are clamped to
+physical values (a gaussian never gives a negative mass or friction), run
+inside the step's CUDA graph, and mix with a task's own events.
 
 Mapping from IsaacGymEnvs: `mass` also scales the body's inertia by the same
 factor (same density); `com` is new (MuJoCo's body_ipos, per axis);
@@ -51,110 +54,54 @@ position actuators here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+from isaac_rl.tasks.base.draws import Draw
+from isaac_rl.tasks.base.event_terms import randomize_field
+from isaac_rl.tasks.base.events import Event, Noise
 
-from isaac_rl.sim import Simulation
-
-DISTRIBUTIONS = ("uniform", "gaussian", "loguniform")
-OPERATIONS = ("additive", "scaling")
-SCHEDULES = ("linear", "constant")
+OPERATIONS = {"additive": "add", "scaling": "scale"}
+# property group -> property -> the quantity of randomize_field it is
 PROPERTIES = {
-    "rigid_body_properties": ("mass", "com"),
-    "rigid_shape_properties": ("friction",),
-    "dof_properties": ("damping", "armature"),
-    "actuator_properties": ("stiffness", "damping"),
+    "rigid_body_properties": {"mass": "mass", "com": "com"},
+    "rigid_shape_properties": {"friction": "friction"},
+    "dof_properties": {"damping": "damping", "armature": "armature"},
+    "actuator_properties": {"stiffness": "kp", "damping": "kd"},
 }
 _ENTRY_KEYS = {"range", "operation", "distribution", "schedule", "schedule_steps", "setup_only", "names"}
 
 
 @dataclass(frozen=True)
-class Draw:
-    """How one quantity is randomized."""
+class Entry:
+    """One randomized quantity of `randomization_params`."""
 
-    low: float
-    high: float
-    distribution: str = "uniform"
-    operation: str = "additive"
-    schedule: str | None = None
-    schedule_steps: int = 0
+    draw: Draw
     setup_only: bool = False
     names: Any = None
 
     @classmethod
-    def from_cfg(cls, cfg: Any, where: str) -> Draw:
+    def from_cfg(cls, cfg: Any, where: str) -> Entry:
         if not isinstance(cfg, dict):
             raise ValueError(f"{where} must be a mapping with range, operation and distribution, got {cfg!r}")
         unknown = set(cfg) - _ENTRY_KEYS
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; accepted: {sorted(_ENTRY_KEYS)}")
+        operation = cfg.get("operation", "additive")
+        if operation not in OPERATIONS:
+            raise ValueError(f"{where}.operation={operation!r}; accepted: {', '.join(OPERATIONS)}")
         bounds = cfg.get("range")
-        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2 or not all(isinstance(b, (int, float)) for b in bounds):
-            raise ValueError(f"{where}.range must be two numbers, got {bounds!r}")
-        draw = cls(
-            float(bounds[0]),
-            float(bounds[1]),
-            cfg.get("distribution", "uniform"),
-            cfg.get("operation", "additive"),
-            cfg.get("schedule"),
-            cfg.get("schedule_steps", 0),
-            cfg.get("setup_only", False),
-            cfg.get("names"),
-        )
-        for key, value, accepted in (("distribution", draw.distribution, DISTRIBUTIONS), ("operation", draw.operation, OPERATIONS)):
-            if value not in accepted:
-                raise ValueError(f"{where}.{key}={value!r}; accepted: {', '.join(accepted)}")
-        if draw.schedule is not None and draw.schedule not in SCHEDULES:
-            raise ValueError(f"{where}.schedule={draw.schedule!r}; accepted: {', '.join(SCHEDULES)} (or leave it out)")
-        if draw.schedule is not None and (not isinstance(draw.schedule_steps, int) or draw.schedule_steps <= 0):
-            raise ValueError(f"{where}.schedule_steps must be a positive integer with a schedule, got {draw.schedule_steps!r}")
-        if draw.distribution != "gaussian" and draw.low > draw.high:
-            raise ValueError(f"{where}.range={list(bounds)}: expected [low, high]")
-        if draw.distribution == "loguniform" and draw.low <= 0:
-            raise ValueError(f"{where}.range={list(bounds)}: loguniform needs low > 0")
-        if draw.distribution == "gaussian" and draw.high < 0:
-            raise ValueError(f"{where}.range={list(bounds)}: gaussian takes [mean, std] with std >= 0")
-        return draw
-
-    def sample(self, shape: tuple[int, ...], step: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """Draws of `shape`, pulled towards the neutral value (0 added, x1) as the schedule says at env step `step`."""
-        u = torch.rand(shape, device=device)
-        if self.distribution == "uniform":
-            value = self.low + (self.high - self.low) * u
-        elif self.distribution == "loguniform":
-            value = torch.exp(math.log(self.low) + (math.log(self.high) - math.log(self.low)) * u)
-        else:
-            value = self.low + self.high * torch.randn(shape, device=device)
-        if self.schedule is None:
-            return value
-        if self.schedule == "linear":
-            strength = torch.clamp(step.float() / self.schedule_steps, max=1.0)
-        else:
-            strength = (step >= self.schedule_steps).float()
-        neutral = 1.0 if self.operation == "scaling" else 0.0
-        return neutral + (value - neutral) * strength
-
-    def apply(self, nominal: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
-        return nominal * draws if self.operation == "scaling" else nominal + draws
-
-
-@dataclass
-class _Target:
-    """A per-env model field and the rows/columns of it one draw decides."""
-
-    draw: Draw
-    field: str
-    index: tuple
-    """Indexes the (num_envs, ...) field: (slice(None), rows[, column])."""
-    nominal: torch.Tensor
-    """The model file's values there, x sign."""
-    sign: float = 1.0
-    """-1 where MuJoCo stores the negated quantity (a position servo's kv in biasprm)."""
-    inertia: torch.Tensor | None = None
-    """For masses: the bodies' nominal inertia, which follows the mass."""
+        try:
+            draw = Draw(
+                tuple(bounds) if isinstance(bounds, list) else bounds,
+                cfg.get("distribution", "uniform"),
+                OPERATIONS[operation],
+                schedule=cfg.get("schedule"),
+                schedule_steps=cfg.get("schedule_steps", 0),
+            )
+        except ValueError as error:
+            raise ValueError(f"{where}.{error}") from None
+        return cls(draw, bool(cfg.get("setup_only", False)), cfg.get("names"))
 
 
 @dataclass(frozen=True)
@@ -164,9 +111,9 @@ class RandomizationParams:
     frequency: int = 1
     observations: Draw | None = None
     actions: Draw | None = None
-    gravity: Draw | None = None
-    actors: dict[str, dict[tuple[str, str], Draw]] = field(default_factory=dict)
-    """actor -> (property group, property) -> draw."""
+    gravity: Entry | None = None
+    actors: dict[str, dict[tuple[str, str], Entry]] = field(default_factory=dict)
+    """actor -> (property group, property) -> entry."""
 
     @classmethod
     def from_cfg(cls, params: Any) -> RandomizationParams:
@@ -180,13 +127,13 @@ class RandomizationParams:
         frequency = params.get("frequency", 1)
         if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
             raise ValueError(f"{where}.frequency must be a positive integer (env steps), got {frequency!r}")
-        noise = {key: Draw.from_cfg(params[key], f"{where}.{key}") for key in ("observations", "actions") if key in params}
+        noise = {key: Entry.from_cfg(params[key], f"{where}.{key}").draw for key in ("observations", "actions") if key in params}
         sim_params = params.get("sim_params") or {}
         for name in sim_params:
             if name != "gravity":
                 raise ValueError(f"{where}.sim_params.{name}: accepted: gravity")
-        gravity = Draw.from_cfg(sim_params["gravity"], f"{where}.sim_params.gravity") if "gravity" in sim_params else None
-        actors: dict[str, dict[tuple[str, str], Draw]] = {}
+        gravity = Entry.from_cfg(sim_params["gravity"], f"{where}.sim_params.gravity") if "gravity" in sim_params else None
+        actors: dict[str, dict[tuple[str, str], Entry]] = {}
         for actor, groups in (params.get("actor_params") or {}).items():
             actors[actor] = {}
             for group, entries in (groups or {}).items():
@@ -195,93 +142,28 @@ class RandomizationParams:
                 for prop, cfg in (entries or {}).items():
                     if prop not in PROPERTIES[group]:
                         raise ValueError(f"{where}.actor_params.{actor}.{group}.{prop}: accepted: {', '.join(PROPERTIES[group])}")
-                    actors[actor][group, prop] = Draw.from_cfg(cfg, f"{where}.actor_params.{actor}.{group}.{prop}")
+                    actors[actor][group, prop] = Entry.from_cfg(cfg, f"{where}.actor_params.{actor}.{group}.{prop}")
         return cls(frequency, noise.get("observations"), noise.get("actions"), gravity, actors)
 
-
-class DomainRandomizer:
-    def __init__(self, params: RandomizationParams, sim: Simulation, device: torch.device) -> None:
-        self.frequency = params.frequency
-        self.observation_noise = params.observations
-        self.action_noise = params.actions
-        self.sim = sim
-        self.device = device
-        self.targets: list[_Target] = []
-        self._touches_mass = False
-        if params.gravity is not None:
-            self._add(params.gravity, "gravity", (slice(None),))
-        for actor, draws in params.actors.items():
-            self._add_actor(actor, draws)
-        self.step_count = torch.zeros((), dtype=torch.long, device=device)
-        self.steps_since_draw = torch.zeros(sim.num_envs, dtype=torch.long, device=device)
-        self.draw_physics(torch.ones(sim.num_envs, dtype=torch.bool, device=device), setup=True)
-
-    def _add_actor(self, actor: str, draws: dict[tuple[str, str], Draw]) -> None:
-        p = self.sim.parameters
-        p.actor_bodies(actor)  # an unknown actor fails here, with the names there are
-        for (group, prop), draw in draws.items():
-            if group == "rigid_body_properties":
-                rows = p.actor_bodies(actor, draw.names)
-                if prop == "mass":
-                    self._touches_mass = True
-                    self._add(draw, "body_mass", (slice(None), rows), inertia=p.nominal("body_inertia")[rows])
-                else:
-                    self._add(draw, "body_ipos", (slice(None), rows))
-            elif group == "rigid_shape_properties":
-                self._add(draw, "geom_friction", (slice(None), p.actor_geoms(actor, draw.names), 0))
-            elif group == "dof_properties":
-                self._add(draw, f"dof_{prop}", (slice(None), p.actor_dofs(actor, draw.names)))
-            else:
-                actuators = p.actor_actuators(actor, draw.names)
-                p.check_position_servos(actuators)
-                if prop == "stiffness":
-                    self._add(draw, "actuator_gainprm", (slice(None), actuators, 0))
-                else:
-                    self._add(draw, "actuator_biasprm", (slice(None), actuators, 2), sign=-1.0)
-
-    def _add(self, draw: Draw, name: str, index: tuple, sign: float = 1.0, inertia: torch.Tensor | None = None) -> None:
-        nominal = sign * self.sim.parameters.nominal(name).unsqueeze(0)[index]
-        self.targets.append(_Target(draw, name, index, nominal, sign, inertia))
-
-    # -- in the step -----------------------------------------------------------
-    def noisy_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        if self.action_noise is None:
-            return actions
-        return self.action_noise.apply(actions, self.action_noise.sample(actions.shape, self.step_count, actions.device))
-
-    def noisy_observations(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.observation_noise is None:
-            return obs
-        return self.observation_noise.apply(obs, self.observation_noise.sample(obs.shape, self.step_count, obs.device))
-
-    def on_step(self, resetting: torch.Tensor) -> None:
-        """Count the step; envs in `resetting` whose last draw is `frequency` steps old get new physics."""
-        self.step_count += 1
-        self.steps_since_draw += 1
-        self.draw_physics(resetting & (self.steps_since_draw >= self.frequency), setup=False)
-
-    def draw_physics(self, mask: torch.Tensor, setup: bool) -> None:
-        """New physics parameters for the envs in `mask` (bool, (num_envs,)); `setup` includes setup_only draws."""
-        p = self.sim.parameters
-        drawn = False
-        for target in self.targets:
-            if target.draw.setup_only and not setup:
-                continue
-            drawn = True
-            shape = (self.sim.num_envs, *target.nominal.shape[1:])
-            value = target.draw.apply(target.nominal, target.draw.sample(shape, self.step_count, self.device))
-            rows = mask.view(-1, *([1] * (value.dim() - 1)))
-            self._write(target.field, target.index, rows, target.sign * value)
-            if target.inertia is not None:  # same density: inertia follows the mass
-                ratio = value / target.nominal.clamp_min(1e-9)
-                self._write("body_inertia", target.index, rows.unsqueeze(-1), target.inertia * ratio.unsqueeze(-1))
-            if target.field == "actuator_gainprm":  # a position servo's bias holds -kp
-                self._write("actuator_biasprm", (*target.index[:2], 1), rows, -value)
-        if self._touches_mass and drawn:
-            p.refresh_subtree_mass()
-        if drawn:
-            self.steps_since_draw.masked_fill_(mask, 0)
-
-    def _write(self, name: str, index: tuple, rows: torch.Tensor, value: torch.Tensor) -> None:
-        values = self.sim.parameters[name]
-        values[index] = torch.where(rows, value, values[index])
+    def events(self, actor_names: list[str]) -> dict[str, Event | Noise]:
+        """These parameters as events of a scene with actors `actor_names`, named `randomization_params.<entry>`."""
+        unknown = [actor for actor in self.actors if actor not in actor_names]
+        if unknown:
+            raise KeyError(f"no actor named {unknown[0]!r}; the scene's actors are: {', '.join(actor_names)}")
+        declared: dict[str, Event | Noise] = {}
+        for target in ("observations", "actions"):
+            if getattr(self, target) is not None:
+                declared[f"randomization_params.{target}"] = Noise(target, getattr(self, target))
+        physics = [("sim_params.gravity", self.gravity, {"quantity": "gravity"})] if self.gravity else []
+        for actor, entries in self.actors.items():
+            for (group, prop), entry in entries.items():
+                params = {"quantity": PROPERTIES[group][prop], "actor": actor, "names": entry.names}
+                physics.append((f"actor_params.{actor}.{group}.{prop}", entry, params))
+        for name, entry, params in physics:
+            params = {**params, "draw": entry.draw}
+            declared[f"randomization_params.{name}"] = Event(randomize_field, "startup", params)
+            if not entry.setup_only:
+                declared[f"randomization_params.{name}.reset"] = Event(
+                    randomize_field, "reset", params, min_steps_between_resets=self.frequency
+                )
+        return declared

@@ -47,10 +47,11 @@ microseconds whatever the number of envs. With `sim.compile_step` (default
 on, CUDA graph runs only) torch.compile fuses it into a few kernels; the
 first step pays for the compilation.
 
-With `task.randomize` (isaac_rl/tasks/base/randomization.py) the step adds
-observation and action noise and draws new physics parameters for envs as
-they reset, as IsaacGymEnvs' `randomization_params` describe; all inside the
-graph.
+Events (isaac_rl/tasks/base/events.py): a task's `events()` declares what is
+done to envs at start-up, as they reset and at intervals (randomizing any
+per-env model parameter, pushes) and the observation and action noise; with
+`task.randomize`, IsaacGymEnvs' `randomization_params`
+(isaac_rl/tasks/base/randomization.py) add theirs. All inside the graph.
 
 Watching env 0 happens after the step, outside the graph: `headless=False`
 opens MuJoCo's viewer, and `capture_video(...)` records clips (scripts/train.py's
@@ -68,7 +69,8 @@ import numpy as np
 import torch
 
 from isaac_rl.sim import Simulation, display_problem
-from isaac_rl.tasks.base.randomization import DomainRandomizer, RandomizationParams
+from isaac_rl.tasks.base.events import Event, EventManager, Noise
+from isaac_rl.tasks.base.randomization import RandomizationParams
 
 if TYPE_CHECKING:
     from isaac_rl.sim.video import VideoRecorder
@@ -121,8 +123,9 @@ class VecTask:
         self.video_recorder: VideoRecorder | None = None
         self.dt = self.sim.dt * self.control_freq_inv
         self._allocate_buffers()
-        # before the first step: per-env parameters must exist when the step graph is recorded
-        self.randomizer = DomainRandomizer(randomization, self.sim, self.device) if randomization is not None else None
+        # events: before the first step, as per-env parameters must exist when the step graph is recorded
+        self.event_manager = EventManager(self, self._declared_events(randomization), self.dt)
+        self.event_manager.startup()
         self.use_cuda_graph = (
             bool(config.get("sim", {}).get("use_cuda_graph", True))
             and self.sim.supports_graph_capture
@@ -178,6 +181,16 @@ class VecTask:
         # tasks with a goal replace this with a bool tensor (see the module docstring)
         self.success_buf: torch.Tensor | None = None
 
+    def events(self) -> dict[str, Event | Noise]:
+        """The task's events and noise by name (isaac_rl/tasks/base/events.py); called once the sim is built."""
+        return {}
+
+    def _declared_events(self, randomization: RandomizationParams | None) -> dict[str, Event | Noise]:
+        declared = dict(self.events())
+        if randomization is not None:
+            declared.update(randomization.events(self.sim.scene.actor_names))
+        return declared
+
     # -- the task's part -----------------------------------------------------
     def pre_physics_step(self, actions: torch.Tensor) -> None:
         raise NotImplementedError
@@ -190,6 +203,7 @@ class VecTask:
             self.update_state()
             self.compute_reward()
             done = self._end_episodes()
+            self.event_manager.on_reset(done)
             self.reset_envs(done)
             self.reset_buf.copy_(done)  # still this step's done flags, for the learner
             self.update_state()
@@ -301,15 +315,14 @@ class VecTask:
 
     # The torch halves of a step, around the physics (torch.compile fuses each with `sim.compile_step`).
     def _apply_actions(self, actions: torch.Tensor) -> None:
-        actions = actions.to(self.device)
-        if self.randomizer is not None:
-            actions = self.randomizer.noisy_actions(actions)
+        actions = self.event_manager.noisy_actions(actions.to(self.device))
         self.pre_physics_step(torch.clamp(actions, -self.clip_actions, self.clip_actions))
 
     def _finish_step(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
-        if self.randomizer is not None:
-            # envs reset in this step's post_physics_step start their episode with the new draws
-            self.randomizer.on_step(self.reset_buf.bool())
+        self.event_manager.on_step()
+        if not self.reset_in_same_step:
+            # the envs that post_physics_step resets (a ported task's own too) start their episode with the reset events' draws
+            self.event_manager.on_reset(self.reset_buf.bool())
         self.post_physics_step()
         if not self.reset_in_same_step:
             # a ported task's own post_physics_step may leave this to the base class, as IsaacGymEnvs' does
@@ -321,13 +334,15 @@ class VecTask:
 
     def reset(self) -> dict[str, torch.Tensor]:
         """Reset every env and return the first observations."""
-        self.reset_envs(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self.event_manager.on_reset(everyone)
+        self.reset_envs(everyone)
         self.update_state()
         self.compute_observations()
         return self._observations()
 
     def _observations(self) -> dict[str, torch.Tensor]:
-        obs = self.obs_buf if self.randomizer is None else self.randomizer.noisy_observations(self.obs_buf)
+        obs = self.event_manager.noisy_observations(self.obs_buf)
         self.obs_dict["obs"] = torch.clamp(obs, -self.clip_obs, self.clip_obs).to(self.rl_device)
         if self.num_states > 0:
             self.obs_dict["states"] = torch.clamp(self.states_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
