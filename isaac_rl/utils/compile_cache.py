@@ -55,10 +55,11 @@ def use_cache_dir(root: str | Path | None = None, warp_dir: str | Path | None = 
             path = Path(inherited).expanduser().resolve()
         else:
             path = base / name
-        os.environ[variable] = str(path)
         chosen[name] = path
-    os.environ[ROOT_VARIABLE] = str(base)
     _tell_warp_if_loaded(chosen["warp"])
+    for name, variable in VARIABLES.items():
+        os.environ[variable] = str(chosen[name])
+    os.environ[ROOT_VARIABLE] = str(base)
     return chosen
 
 
