@@ -17,6 +17,9 @@ For each task and cache state, two fresh processes:
 cold: every cache (Warp, Inductor, Triton) in a new empty directory per
 process; warm: the cache root --cache-dir, stepped once before (--no-prime:
 not), as a machine that trained before has it.
+--compile-pays adds, per task, whether `task.sim.compile_step` pays: its
+compile seconds against the step time it saves over a default run (the
+train config's max_epochs x horizon_length steps).
 Prints a markdown table and writes startup.csv and startup.md under --out.
 Any other key=value is a hydra override for both processes.
 """
@@ -43,7 +46,7 @@ from isaac_rl.utils.startup_timer import T0_VARIABLE, parse_marks  # noqa: E402
 PROBE_PREFIX = "isaac_rl startup probe: "
 EPOCH_LINE = re.compile(r"^epoch \d+")
 KERNELS_LINE = re.compile(r"kernels ready in ([\d.]+)s")
-STEADY_STEPS = 20
+STEADY_STEPS = 100
 
 # (column, heading) of the table, in order
 COLUMNS = [
@@ -116,8 +119,12 @@ def probe(task: str, overrides: list[str]) -> dict:
     sync()
     times["steady_step_ms"] = (time.time() - now) * 1000 / STEADY_STEPS
     times["probe_total_s"] = time.time() - t0
+    from isaac_rl.utils.config import compose_config
+
+    train = compose_config([f"task={task}", *overrides]).train.params.config
     return {**times, **_compile_counters(), "num_envs": env.num_envs, "compile_step": bool(env.compile_step),
-            "cuda_graph": bool(env.use_cuda_graph), "physics": env.sim.describe()}  # fmt: skip
+            "cuda_graph": bool(env.use_cuda_graph), "physics": env.sim.describe(),
+            "horizon_length": int(train.horizon_length), "max_epochs": int(train.max_epochs)}  # fmt: skip
 
 
 def _compile_counters() -> dict:
@@ -162,29 +169,59 @@ def _cache_env(root: Path) -> dict[str, str]:
     return {**os.environ, "ISAAC_RL_CACHE_DIR": str(root), **{v: str(root / name) for name, v in VARIABLES.items()}}
 
 
+def run_probe(task: str, root: Path, overrides: list[str], timeout: float) -> dict:
+    """The probe's results for `task` with its caches in `root`, and the Warp kernels' seconds."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--probe", task, *overrides]
+    output, _, _ = _run(command, _cache_env(root), timeout)
+    found = [line[len(PROBE_PREFIX) :] for line in output.splitlines() if line.startswith(PROBE_PREFIX)]
+    if not found:
+        raise RuntimeError(f"the probe of {task} printed no result:\n{output[-3000:]}")
+    kernels = [float(s) for s in KERNELS_LINE.findall(output)]
+    return {**json.loads(found[-1]), "warp_kernels_s": sum(kernels) if kernels else ""}
+
+
 def measure(task: str, cache: str, root: Path | None, overrides: list[str], timeout: float, prime: bool) -> dict:
     """One row: a probe and a training run of `task`, cold (root None: new empty caches each) or warm in `root`."""
     row = {"task": task, "cache": cache}
-    probe_command = [sys.executable, str(Path(__file__).resolve()), "--probe", task, *overrides]
     train_command = [sys.executable, str(SCRIPTS / "train.py"), f"task={task}", "max_iterations=1", "headless=True", *overrides]
     with tempfile.TemporaryDirectory(prefix="isaac_rl_startup_") as scratch:
         train_command.append(f"train_dir={Path(scratch) / 'runs'}")
         probe_root = root or Path(scratch) / "probe_cache"
         train_root = root or Path(scratch) / "train_cache"
         if prime:
-            _run(probe_command, _cache_env(probe_root), timeout)
-        output, _, _ = _run(probe_command, _cache_env(probe_root), timeout)
-        found = [line[len(PROBE_PREFIX) :] for line in output.splitlines() if line.startswith(PROBE_PREFIX)]
-        if not found:
-            raise RuntimeError(f"the probe of {task} printed no result:\n{output[-3000:]}")
-        row.update(json.loads(found[-1]))
-        kernels = [float(s) for s in KERNELS_LINE.findall(output)]
-        row["warp_kernels_s"] = sum(kernels) if kernels else ""
+            run_probe(task, probe_root, overrides, timeout)
+        row.update(run_probe(task, probe_root, overrides, timeout))
         output, marks, first_epoch = _run(train_command, _cache_env(train_root), timeout)
         if first_epoch is None:
             raise RuntimeError(f"{' '.join(train_command)} printed no epoch line:\n{output[-3000:]}")
         row.update(first_epoch_s=first_epoch, train_sim_built_s=marks.get("sim built", ""), train_captured_s=marks.get("step captured", ""))
     return row
+
+
+def compile_pays(task: str, compiled: dict, root: Path, overrides: list[str], timeout: float) -> dict:
+    """Whether `sim.compile_step` pays for `task` over a default run: its compile seconds against the step time it saves.
+
+    `compiled` is a warm probe's row with the step compiled; the uncompiled probe runs here, in the same warm cache.
+    """
+    eager = run_probe(task, root, [*overrides, "task.sim.compile_step=False"], timeout)
+    # the compiled run's 2nd and 3rd steps compile and capture; the uncompiled run's only capture
+    cost = (compiled["step2_s"] + compiled["step3_s"]) - (eager["step2_s"] + eager["step3_s"])
+    saved_ms = eager["steady_step_ms"] - compiled["steady_step_ms"]
+    run_steps = compiled["horizon_length"] * compiled["max_epochs"]
+    break_even = cost * 1000 / saved_ms if saved_ms > 0 else float("inf")
+    return {
+        "task": task, "num_envs": compiled["num_envs"], "compile_s": cost,
+        "step_ms_compiled": compiled["steady_step_ms"], "step_ms_uncompiled": eager["steady_step_ms"],
+        "break_even_epochs": break_even / compiled["horizon_length"], "default_run_epochs": compiled["max_epochs"],
+        "compile_pays": bool(break_even < run_steps),
+    }  # fmt: skip
+
+
+PAYS_COLUMNS = [
+    ("task", "task"), ("num_envs", "envs"), ("compile_s", "compile + capture s"),
+    ("step_ms_compiled", "step ms compiled"), ("step_ms_uncompiled", "step ms uncompiled"),
+    ("break_even_epochs", "break-even epochs"), ("default_run_epochs", "default run epochs"), ("compile_pays", "compile pays"),
+]  # fmt: skip
 
 
 def _cell(value) -> str:
@@ -193,10 +230,10 @@ def _cell(value) -> str:
     return str(value)
 
 
-def markdown_table(rows: list[dict]) -> str:
-    header = "| " + " | ".join(heading for _, heading in COLUMNS) + " |"
-    rule = "|" + "---|" * len(COLUMNS)
-    body = ["| " + " | ".join(_cell(row.get(key, "")) for key, _ in COLUMNS) + " |" for row in rows]
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]] = COLUMNS) -> str:
+    header = "| " + " | ".join(heading for _, heading in columns) + " |"
+    rule = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(_cell(row.get(key, "")) for key, _ in columns) + " |" for row in rows]
     return "\n".join([header, rule, *body])
 
 
@@ -219,6 +256,8 @@ def main() -> int:
     parser.add_argument("--no-prime", action="store_true", help="measure the warm cache as it is, without stepping each task once first")
     parser.add_argument("--out", default="bench/startup", help="directory for startup.csv and startup.md")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one process may take")
+    parser.add_argument("--compile-pays", action="store_true", help="also time the warm step uncompiled and say per task whether "
+                        "task.sim.compile_step pays over a default run (CUDA: compile_step is off on the CPU)")  # fmt: skip
     parser.add_argument("--probe", metavar="TASK", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -249,15 +288,34 @@ def main() -> int:
             print(f"benchmark_startup: {task} ({mode}): first epoch line {_cell(row.get('first_epoch_s'))}s after the command", flush=True)
     table = markdown_table(rows)
     print(table)
-    fields = [key for key, _ in COLUMNS] + sorted({k for row in rows for k in row} - {key for key, _ in COLUMNS})
-    with open(out / "startup.csv", "w", newline="") as handle:
+    _write_csv(out / "startup.csv", rows, COLUMNS)
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    report = f"`{command}`\n\n{table}\n"
+    failed = any(row.get("first_epoch_s") == "failed" for row in rows)
+    if args.compile_pays:
+        pays = []
+        for row in rows:
+            if row["cache"] == "warm" and row.get("compile_step") is True:
+                try:
+                    pays.append(compile_pays(row["task"], row, cache_root(args.cache_dir), overrides, args.timeout))
+                except RuntimeError as error:
+                    print(f"benchmark_startup: {row['task']} uncompiled failed: {error}", file=sys.stderr, flush=True)
+                    failed = True
+        pays_table = markdown_table(pays, PAYS_COLUMNS) if pays else "(no warm run compiled its step: compile_step is off without CUDA graphs)"
+        print(pays_table)
+        _write_csv(out / "compile_pays.csv", pays, PAYS_COLUMNS)
+        report += f"\nDoes `task.sim.compile_step` pay (warm caches)?\n\n{pays_table}\n"
+    (out / "startup.md").write_text(report)
+    print(f"benchmark_startup: wrote {out / 'startup.csv'} and {out / 'startup.md'}")
+    return 1 if failed else 0
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    fields = [key for key, _ in columns] + sorted({k for row in rows for k in row} - {key for key, _ in columns})
+    with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    (out / "startup.md").write_text(f"`{command}`\n\n{table}\n")
-    print(f"benchmark_startup: wrote {out / 'startup.csv'} and {out / 'startup.md'}")
-    return 1 if any(row.get("first_epoch_s") == "failed" for row in rows) else 0
 
 
 if __name__ == "__main__":
