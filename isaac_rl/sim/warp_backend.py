@@ -16,7 +16,14 @@ from contextlib import contextmanager, nullcontext
 import mujoco
 import numpy as np
 import torch
-import warp as wp
+
+from isaac_rl.utils.compile_cache import use_cache_dir
+
+# Compiled code of every entry point in one root (variables already set, e.g. by cache_dir=, are kept):
+# Warp reads its cache path when it initialises, Inductor and Triton theirs when they first compile.
+use_cache_dir()
+
+import warp as wp  # noqa: E402
 
 # Before mujoco_warp initialises Warp: no banner or per-module log lines.
 wp.config.quiet = True

@@ -43,6 +43,8 @@ def use_cache_dir(root: str | Path | None = None, warp_dir: str | Path | None = 
     An explicit `root` (a user's `cache_dir=`) wins over the variables already
     set; without one, a variable already set (an image's WARP_CACHE_PATH) is
     kept. `warp_dir` (the older `warp_cache_dir=`) moves Warp's cache alone.
+    A Warp already initialised keeps its cache: asking explicitly for another
+    one is then an error.
     """
     explicit = root not in (None, "")
     base = cache_root(root)
@@ -56,25 +58,28 @@ def use_cache_dir(root: str | Path | None = None, warp_dir: str | Path | None = 
         else:
             path = base / name
         chosen[name] = path
-    _tell_warp_if_loaded(chosen["warp"])
+    in_use = _initialised_warp_cache()
+    if in_use is not None:
+        if (explicit or warp_dir not in (None, "")) and in_use != chosen["warp"]:
+            raise RuntimeError(
+                f"Warp is already initialised with its kernel cache in {in_use}; "
+                f"call use_cache_dir before the first sim is built to use {chosen['warp']}"
+            )
+        chosen["warp"] = in_use
+    elif "warp" in sys.modules:
+        sys.modules["warp"].config.kernel_cache_dir = str(chosen["warp"])  # imported: read before the variable
     for name, variable in VARIABLES.items():
         os.environ[variable] = str(chosen[name])
     os.environ[ROOT_VARIABLE] = str(base)
     return chosen
 
 
-def _tell_warp_if_loaded(path: Path) -> None:
-    """Warp imported but not initialised reads `config.kernel_cache_dir` before the variable; once initialised, it is too late."""
+def _initialised_warp_cache() -> Path | None:
+    """The kernel cache of a Warp already initialised in this process (it reads its setting once), else None."""
     warp = sys.modules.get("warp")
-    if warp is None:
-        return
-    if warp._src.context.runtime is None:
-        warp.config.kernel_cache_dir = str(path)
-    elif not Path(warp.config.kernel_cache_dir).resolve().is_relative_to(path):  # Warp adds a version folder
-        raise RuntimeError(
-            f"Warp is already initialised with its kernel cache in {warp.config.kernel_cache_dir}; "
-            f"call use_cache_dir before the first sim is built to use {path}"
-        )
+    if warp is None or warp._src.context.runtime is None:
+        return None
+    return Path(warp.config.kernel_cache_dir).resolve().parent  # Warp adds a folder of its version
 
 
 def save_compile_artifacts(path: str | Path) -> int:
