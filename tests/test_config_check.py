@@ -58,7 +58,7 @@ def test_the_shipped_configs_and_valid_overrides_pass(overrides):
         ("keep_checkpoints=-1", "keep_checkpoints=-1: expected an integer >= 0"),
         ("+task.env.noSuchKey=1", "task.env.noSuchKey=1: unknown key; task.env accepts asset, clipActions"),
         ("+train.params.config.learning_rat=1e-3", "train.params.config.learning_rat=0.001: unknown key; train.params.config accepts"),
-        ("+num_env=4", "num_env=4: unknown key; the top level accepts capture_video, capture_video_freq, capture_video_len, checkpoint"),
+        ("+num_env=4", "num_env=4: unknown key; the top level accepts cache_dir, capture_video, capture_video_freq, capture_video_len"),
     ],
 )
 def test_a_wrong_value_or_unknown_key_is_named_with_what_is_accepted(override, line):

@@ -86,17 +86,18 @@ def _modules(cache: Path) -> set[str]:
 
 
 def test_warm_cache_compiles_into_the_given_cache_dir_and_reuses_it(tmp_path):
-    """What the image build runs: Warp's CPU kernels for Cartpole, in the cache named by --cache-dir."""
+    """What the image build runs: Warp's CPU kernels for Cartpole, in <--cache-dir>/warp."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, str(REPO_ROOT / "scripts" / "warm_cache.py"), "--device", "cpu", "--num-envs", "2", "--tasks", "Cartpole"]
     # Warm the machine's default cache once (slow only on a fresh machine), then start from a copy of it.
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     default_cache = Path(re.search(r"cached afterwards in (\S+);", first.stderr).group(1))
-    cache = tmp_path / "warp"
+    root = tmp_path / "cache"
+    cache = root / "warp"
     shutil.copytree(default_cache, cache / default_cache.name)
     before = _modules(cache)
-    result = subprocess.run([*command, "--cache-dir", str(cache)], env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([*command, "--cache-dir", str(root)], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"cached afterwards in {cache / default_cache.name};" in result.stderr
     assert "warm_cache: Cartpole on cpu: built and stepped" in result.stdout

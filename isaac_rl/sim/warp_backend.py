@@ -16,7 +16,14 @@ from contextlib import contextmanager, nullcontext
 import mujoco
 import numpy as np
 import torch
-import warp as wp
+
+from isaac_rl.utils.compile_cache import use_cache_dir
+
+# Compiled code of every entry point in one root (variables already set, e.g. by cache_dir=, are kept):
+# Warp reads its cache path when it initialises, Inductor and Triton theirs when they first compile.
+use_cache_dir()
+
+import warp as wp  # noqa: E402
 
 # Before mujoco_warp initialises Warp: no banner or per-module log lines.
 wp.config.quiet = True
@@ -26,6 +33,7 @@ import mujoco_warp as mjw  # noqa: E402
 
 from isaac_rl.sim.capacity import Capacity
 from isaac_rl.sim.model import STATE_FIELDS
+from isaac_rl.utils.startup_timer import mark
 
 # Overflow bits that mean dropped contacts or constraints. Solver iteration
 # limits are not errors: the solver returns its best iterate. Nor is HFIELD: a
@@ -90,7 +98,7 @@ class WarpBackend:
         started = time.perf_counter()
         print(
             f"isaac_rl: compiling MuJoCo Warp kernels (about a minute on first use, cached afterwards in "
-            f"{wp.config.kernel_cache_dir}; set warp_cache_dir= or WARP_CACHE_PATH to move it)...",
+            f"{wp.config.kernel_cache_dir}; set cache_dir= or ISAAC_RL_CACHE_DIR (Warp alone: warp_cache_dir=, WARP_CACHE_PATH) to move it)...",
             file=sys.stderr, flush=True,
         )  # fmt: skip
         with wp.ScopedDevice(self.wp_device):
@@ -103,6 +111,7 @@ class WarpBackend:
                     self._substep_kernels()
                 self._graph = capture.graph
         print(f"isaac_rl: kernels ready in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
+        mark("warp kernels ready")
 
     def step(self) -> None:
         if self._graph is not None and not torch.cuda.is_current_stream_capturing():

@@ -106,6 +106,7 @@ TOP_LEVEL: dict[str, Any] = {
     "num_test_games": s.optional(s.integer(1), "empty for one per env"),
     "multi_gpu": s.BOOLEAN,
     "extensions": s.list_of(s.STRING),
+    "cache_dir": s.optional(s.STRING, "empty"),
     "warp_cache_dir": s.optional(s.STRING, "empty"),
     "train_dir": s.STRING,
     "capture_video": s.BOOLEAN,

@@ -71,6 +71,7 @@ import torch
 from isaac_rl.sim import Simulation, display_problem
 from isaac_rl.tasks.base.events import Event, EventManager, Noise
 from isaac_rl.tasks.base.randomization import RandomizationParams
+from isaac_rl.utils.startup_timer import mark
 
 if TYPE_CHECKING:
     from isaac_rl.sim.video import VideoRecorder
@@ -119,6 +120,7 @@ class VecTask:
         randomization = RandomizationParams.from_cfg(task_cfg.get("randomization_params") or {}) if self.randomize else None
 
         self.sim: Simulation = self.create_sim()
+        mark("sim built")
         self.viewer = None if headless else self._open_viewer()
         self.video_recorder: VideoRecorder | None = None
         self.dt = self.sim.dt * self.control_freq_inv
@@ -132,12 +134,9 @@ class VecTask:
             and self.rl_device == self.device
         )
         self.compile_step = self.use_cuda_graph and bool(config.get("sim", {}).get("compile_step", True))
-        if self.compile_step:
-            self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
-            self._finish_step = torch.compile(self._finish_step, dynamic=False)
         self._step_graph: torch.cuda.CUDAGraph | None = None
-        # eager steps before capture: lazy initialisation and compilation must not happen while capturing,
-        # and the compiled step's second call settles any recompilation its first call set off
+        # eager steps before capture: lazy initialisation and compilation must not happen while capturing
+        # (with compile_step: one uncompiled step, then the compiled one; see _warm_up_step)
         self._warm_up_steps_left = 2 if self.compile_step else 1
 
     # -- set-up --------------------------------------------------------------
@@ -252,9 +251,11 @@ class VecTask:
         elif self._step_graph is None and self._warm_up_steps_left:
             self._warm_up_steps_left -= 1
             outputs = self._warm_up_step(actions)
+            mark(f"warm-up step ({self._warm_up_steps_left} left)")
         else:
             if self._step_graph is None:
                 self._capture_step(actions)
+                mark("step captured")
             self._graph_actions.copy_(actions)
             self._step_graph.replay()
             outputs = self._graph_outputs
@@ -297,10 +298,16 @@ class VecTask:
         self._graph_outputs = (dict(obs_dict), rewards, resets, dict(extras))
 
     def _warm_up_step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
+        compiles = self.compile_step and self._warm_up_steps_left == 0
+        if compiles:
+            # Compiled only now: the first, uncompiled step built what a step builds on first use (index plans,
+            # extras keys), which would break dynamo's graphs and recompile them (Anymal: 9 graphs, not 2).
+            self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
+            self._finish_step = torch.compile(self._finish_step, dynamic=False)
         try:
             return self._step(actions)
         except Exception as error:
-            if not self.compile_step:
+            if not compiles:
                 raise
             raise RuntimeError(
                 f"torch.compile of the {type(self).__name__} step failed ({type(error).__name__}: {error}); "

@@ -1,0 +1,322 @@
+"""From the command to the first epoch: where the seconds go, per task, warm and cold.
+
+    python scripts/benchmark_startup.py                                   # every shipped task, warm and cold
+    python scripts/benchmark_startup.py task=Anymal,Ant num_envs=4096 --modes warm
+    python scripts/benchmark_startup.py task=Cartpole num_envs=16 sim_device=cpu rl_device=cpu --out bench/startup
+
+For each task and cache state, two fresh processes:
+- a probe (this script, --probe) builds the task as scripts/train.py does and
+  times each phase: import torch, import the rl_games launcher, import the
+  task, build model and sim (MuJoCo Warp's kernels, loaded or compiled, are
+  part of it and also shown alone), reset, the first two steps (eager
+  warm-ups; with `sim.compile_step` the second pays for torch.compile), the
+  third (CUDA graph capture) and the steady step; with torch.compile's
+  counters (graphs, recompiles, FX graph cache hits and misses);
+- `scripts/train.py task=X max_iterations=1`: seconds from the command to
+  its first epoch line, the real command path.
+cold: every cache (Warp, Inductor, Triton) in a new empty directory per
+process; warm: the cache root --cache-dir, stepped once before (--no-prime:
+not), as a machine that trained before has it.
+--compile-pays adds, per task, whether `task.sim.compile_step` pays: its
+compile seconds against the step time it saves over a default run (the
+train config's max_epochs x horizon_length steps).
+Prints a markdown table and writes startup.csv and startup.md under --out.
+Any other key=value is a hydra override for both processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(SCRIPTS))  # the probe builds tasks with warm_cache.build_task
+
+from isaac_rl.utils.compile_cache import VARIABLES, cache_root  # noqa: E402
+from isaac_rl.utils.startup_timer import T0_VARIABLE, parse_marks  # noqa: E402
+
+PROBE_PREFIX = "isaac_rl startup probe: "
+EPOCH_LINE = re.compile(r"^epoch \d+")
+KERNELS_LINE = re.compile(r"kernels ready in ([\d.]+)s")
+STEADY_STEPS = 100
+
+# (column, heading) of the table, in order
+COLUMNS = [
+    ("task", "task"),
+    ("cache", "cache"),
+    ("num_envs", "envs"),
+    ("compile_step", "compile_step"),
+    ("python_start_s", "python start"),
+    ("import_torch_s", "import torch"),
+    ("import_launch_s", "import rl_games launcher"),
+    ("import_task_s", "import task"),
+    ("build_s", "model+sim build"),
+    ("warp_kernels_s", "Warp kernels"),
+    ("reset_s", "reset"),
+    ("step1_s", "step 1"),
+    ("step2_s", "step 2 (compile)"),
+    ("step3_s", "step 3 (capture)"),
+    ("steady_step_ms", "steady step ms"),
+    ("compiled_graphs", "graphs"),
+    ("recompiles", "recompiles"),
+    ("fx_cache", "FX cache hit/miss/bypass"),
+    ("probe_total_s", "probe total"),
+    ("train_sim_built_s", "train: sim built"),
+    ("train_captured_s", "train: step captured"),
+    ("first_epoch_s", "train: first epoch line"),
+]
+
+
+# -- the probe (a child process) ----------------------------------------------
+def probe(task: str, overrides: list[str]) -> dict:
+    """Build and step `task` in this process, timing each phase from the command's start ($ISAAC_RL_STARTUP_T0)."""
+    t0 = float(os.environ.get(T0_VARIABLE) or time.time())
+    times = {"python_start_s": time.time() - t0}
+
+    def lap(name: str, since: float) -> float:
+        now = time.time()
+        times[name] = now - since
+        return now
+
+    now = time.time()
+    import torch
+
+    now = lap("import_torch_s", now)
+    import isaac_rl.rlgames.launch  # noqa: F401  (what scripts/train.py imports before the task)
+
+    now = lap("import_launch_s", now)
+    from warm_cache import build_task
+
+    from isaac_rl import tasks
+
+    tasks.resolve(task)
+    now = lap("import_task_s", now)
+    env = build_task(task, None, None, overrides)
+    now = lap("build_s", now)
+
+    def sync() -> None:
+        if env.device.type == "cuda":
+            torch.cuda.synchronize(env.device)
+
+    env.reset()
+    sync()
+    now = lap("reset_s", now)
+    actions = torch.zeros((env.num_envs, env.num_actions), device=env.rl_device)
+    for step in (1, 2, 3):
+        env.step(actions)
+        sync()
+        now = lap(f"step{step}_s", now)
+    for _ in range(STEADY_STEPS):
+        env.step(actions)
+    sync()
+    times["steady_step_ms"] = (time.time() - now) * 1000 / STEADY_STEPS
+    times["probe_total_s"] = time.time() - t0
+    from isaac_rl.utils.config import compose_config
+
+    train = compose_config([f"task={task}", *overrides]).train.params.config
+    return {**times, **_compile_counters(), "num_envs": env.num_envs, "compile_step": bool(env.compile_step),
+            "cuda_graph": bool(env.use_cuda_graph), "physics": env.sim.describe(),
+            "horizon_length": int(train.horizon_length), "max_epochs": int(train.max_epochs)}  # fmt: skip
+
+
+def _compile_counters() -> dict:
+    """torch.compile's own counts in this process: graphs compiled, recompilations, FX graph cache results."""
+    from torch._dynamo.utils import counters
+
+    stats, inductor = counters["stats"], counters["inductor"]
+    return {
+        "compiled_graphs": int(stats.get("unique_graphs", 0)),
+        # every frame compiled beyond the first of each code object is a recompilation
+        "recompiles": int(sum(counters["recompiles"].values())) if "recompiles" in counters else 0,
+        "graph_breaks": int(sum(counters["graph_break"].values())),
+        "fx_cache": f"{inductor.get('fxgraph_cache_hit', 0)}/{inductor.get('fxgraph_cache_miss', 0)}/{inductor.get('fxgraph_cache_bypass', 0)}",
+        "autograd_cache": f"{counters['aot_autograd'].get('autograd_cache_hit', 0)}/{counters['aot_autograd'].get('autograd_cache_miss', 0)}",
+    }
+
+
+# -- the parent ----------------------------------------------------------------
+def _run(command: list[str], env: dict[str, str], timeout: float) -> tuple[str, dict[str, float], float | None]:
+    """Run `command`, reading its merged output as it comes; returns (output, mark times, seconds to the first epoch line)."""
+    started = time.time()
+    env = {**env, T0_VARIABLE: repr(started), "PYTHONUNBUFFERED": "1"}
+    first_epoch = None
+    lines = []
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            lines.append(line)
+            if first_epoch is None and EPOCH_LINE.match(line):
+                first_epoch = time.time() - started
+            if time.time() - started > timeout:
+                process.kill()
+                raise RuntimeError(f"{' '.join(command)} ran past {timeout:.0f}s")
+        process.wait()
+    output = "".join(lines)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}:\n{output[-3000:]}")
+    return output, parse_marks(output), first_epoch
+
+
+def _cache_env(root: Path) -> dict[str, str]:
+    """The environment of a child whose every compile cache lives under `root`."""
+    return {**os.environ, "ISAAC_RL_CACHE_DIR": str(root), **{v: str(root / name) for name, v in VARIABLES.items()}}
+
+
+def run_probe(task: str, root: Path, overrides: list[str], timeout: float) -> dict:
+    """The probe's results for `task` with its caches in `root`, and the Warp kernels' seconds."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--probe", task, *overrides]
+    output, _, _ = _run(command, _cache_env(root), timeout)
+    found = [line[len(PROBE_PREFIX) :] for line in output.splitlines() if line.startswith(PROBE_PREFIX)]
+    if not found:
+        raise RuntimeError(f"the probe of {task} printed no result:\n{output[-3000:]}")
+    kernels = [float(s) for s in KERNELS_LINE.findall(output)]
+    return {**json.loads(found[-1]), "warp_kernels_s": sum(kernels) if kernels else ""}
+
+
+def measure(task: str, cache: str, root: Path | None, overrides: list[str], timeout: float, prime: bool) -> dict:
+    """One row: a probe and a training run of `task`, cold (root None: new empty caches each) or warm in `root`."""
+    row = {"task": task, "cache": cache}
+    train_command = [sys.executable, str(SCRIPTS / "train.py"), f"task={task}", "max_iterations=1", "headless=True", *overrides]
+    with tempfile.TemporaryDirectory(prefix="isaac_rl_startup_") as scratch:
+        train_command.append(f"train_dir={Path(scratch) / 'runs'}")
+        probe_root = root or Path(scratch) / "probe_cache"
+        train_root = root or Path(scratch) / "train_cache"
+        if prime:
+            run_probe(task, probe_root, overrides, timeout)
+        row.update(run_probe(task, probe_root, overrides, timeout))
+        output, marks, first_epoch = _run(train_command, _cache_env(train_root), timeout)
+        if first_epoch is None:
+            raise RuntimeError(f"{' '.join(train_command)} printed no epoch line:\n{output[-3000:]}")
+        row.update(first_epoch_s=first_epoch, train_sim_built_s=marks.get("sim built", ""), train_captured_s=marks.get("step captured", ""))
+    return row
+
+
+def compile_pays(task: str, compiled: dict, root: Path, overrides: list[str], timeout: float) -> dict:
+    """Whether `sim.compile_step` pays for `task` over a default run: its compile seconds against the step time it saves.
+
+    `compiled` is a warm probe's row with the step compiled; the uncompiled probe runs here, in the same warm cache.
+    """
+    eager = run_probe(task, root, [*overrides, "task.sim.compile_step=False"], timeout)
+    # the compiled run's 2nd and 3rd steps compile and capture; the uncompiled run's only capture
+    cost = (compiled["step2_s"] + compiled["step3_s"]) - (eager["step2_s"] + eager["step3_s"])
+    saved_ms = eager["steady_step_ms"] - compiled["steady_step_ms"]
+    run_steps = compiled["horizon_length"] * compiled["max_epochs"]
+    break_even = cost * 1000 / saved_ms if saved_ms > 0 else float("inf")
+    return {
+        "task": task, "num_envs": compiled["num_envs"], "compile_s": cost,
+        "step_ms_compiled": compiled["steady_step_ms"], "step_ms_uncompiled": eager["steady_step_ms"],
+        "break_even_epochs": break_even / compiled["horizon_length"], "default_run_epochs": compiled["max_epochs"],
+        "compile_pays": bool(break_even < run_steps),
+    }  # fmt: skip
+
+
+PAYS_COLUMNS = [
+    ("task", "task"), ("num_envs", "envs"), ("compile_s", "compile + capture s"),
+    ("step_ms_compiled", "step ms compiled"), ("step_ms_uncompiled", "step ms uncompiled"),
+    ("break_even_epochs", "break-even epochs"), ("default_run_epochs", "default run epochs"), ("compile_pays", "compile pays"),
+]  # fmt: skip
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]] = COLUMNS) -> str:
+    header = "| " + " | ".join(heading for _, heading in columns) + " |"
+    rule = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(_cell(row.get(key, "")) for key, _ in columns) + " |" for row in rows]
+    return "\n".join([header, rule, *body])
+
+
+def split_overrides(words: list[str]) -> tuple[list[str] | None, list[str]]:
+    """(tasks named by `task=A,B` or None, the other overrides); every word must be key=value."""
+    bad = [w for w in words if "=" not in w or w.startswith("=")]
+    if bad:
+        raise ValueError(f"expected hydra overrides key=value (task=Cartpole,Ant num_envs=64 ...), got {' '.join(bad)}")
+    named = [w.split("=", 1)[1] for w in words if w.startswith("task=")]
+    others = [w for w in words if not w.startswith("task=")]
+    tasks = [t for value in named for t in value.split(",") if t] or None
+    return tasks, others
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="task=A,B (default: every shipped task), num_envs=N, any hydra override")
+    parser.add_argument("--modes", nargs="+", choices=("warm", "cold"), default=["warm", "cold"])
+    parser.add_argument("--cache-dir", default=None, help="the warm cache root (default: $ISAAC_RL_CACHE_DIR, else ~/.cache/isaac_rl)")
+    parser.add_argument("--no-prime", action="store_true", help="measure the warm cache as it is, without stepping each task once first")
+    parser.add_argument("--out", default="bench/startup", help="directory for startup.csv and startup.md")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds one process may take")
+    parser.add_argument("--compile-pays", action="store_true", help="also time the warm step uncompiled and say per task whether "
+                        "task.sim.compile_step pays over a default run (CUDA: compile_step is off on the CPU)")  # fmt: skip
+    parser.add_argument("--probe", metavar="TASK", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        print(PROBE_PREFIX + json.dumps(probe(args.probe, args.overrides)), flush=True)
+        return 0
+    try:
+        tasks, overrides = split_overrides(args.overrides)
+    except ValueError as error:
+        parser.error(str(error))
+    from isaac_rl.tasks import TASK_MAP
+
+    tasks = tasks or list(TASK_MAP)
+    unknown = [t for t in tasks if t not in TASK_MAP]
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}; accepted: {', '.join(TASK_MAP)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for task in tasks:
+        for mode in args.modes:
+            root = cache_root(args.cache_dir) if mode == "warm" else None
+            try:
+                row = measure(task, mode, root, overrides, args.timeout, prime=mode == "warm" and not args.no_prime)
+            except RuntimeError as error:
+                print(f"benchmark_startup: {task} ({mode}) failed: {error}", file=sys.stderr, flush=True)
+                row = {"task": task, "cache": mode, "first_epoch_s": "failed"}
+            rows.append(row)
+            print(f"benchmark_startup: {task} ({mode}): first epoch line {_cell(row.get('first_epoch_s'))}s after the command", flush=True)
+    table = markdown_table(rows)
+    print(table)
+    _write_csv(out / "startup.csv", rows, COLUMNS)
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    report = f"`{command}`\n\n{table}\n"
+    failed = any(row.get("first_epoch_s") == "failed" for row in rows)
+    if args.compile_pays:
+        pays = []
+        for row in rows:
+            if row["cache"] == "warm" and row.get("compile_step") is True:
+                try:
+                    pays.append(compile_pays(row["task"], row, cache_root(args.cache_dir), overrides, args.timeout))
+                except RuntimeError as error:
+                    print(f"benchmark_startup: {row['task']} uncompiled failed: {error}", file=sys.stderr, flush=True)
+                    failed = True
+        pays_table = markdown_table(pays, PAYS_COLUMNS) if pays else "(no warm run compiled its step: compile_step is off without CUDA graphs)"
+        print(pays_table)
+        _write_csv(out / "compile_pays.csv", pays, PAYS_COLUMNS)
+        report += f"\nDoes `task.sim.compile_step` pay (warm caches)?\n\n{pays_table}\n"
+    (out / "startup.md").write_text(report)
+    print(f"benchmark_startup: wrote {out / 'startup.csv'} and {out / 'startup.md'}")
+    return 1 if failed else 0
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    fields = [key for key, _ in columns] + sorted({k for row in rows for k in row} - {key for key, _ in columns})
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""scripts/benchmark_startup.py and scripts/warm_cache.py on the CPU: what CI can run of issue 29's start-up work."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO_ROOT
+
+from isaac_rl.tasks import TASK_MAP
+
+SCRIPTS = REPO_ROOT / "scripts"
+
+
+def _run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPTS / script), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_startup_benchmark_times_each_phase_and_the_first_epoch_on_cpu(tmp_path):
+    out = tmp_path / "bench"
+    result = _run("benchmark_startup.py", "task=Cartpole", "num_envs=16", "sim_device=cpu", "rl_device=cpu", "--modes", "cold", "--out", str(out))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "startup.csv")))
+    assert [(row["task"], row["cache"], row["num_envs"]) for row in rows] == [("Cartpole", "cold", "16")]
+    row = rows[0]
+    for phase in ("import_torch_s", "import_launch_s", "build_s", "reset_s", "step1_s", "step3_s", "probe_total_s", "first_epoch_s"):
+        assert float(row[phase]) >= 0, phase
+    # the real command reached its first epoch line after it built the sim
+    assert float(row["first_epoch_s"]) > float(row["train_sim_built_s"]) > 0
+    table = (out / "startup.md").read_text()
+    assert "| Cartpole | cold | 16 |" in table and "train: first epoch line" in table
+    assert "| Cartpole | cold | 16 |" in result.stdout
+
+
+def test_the_startup_benchmark_refuses_what_is_not_an_override_or_a_task(tmp_path):
+    result = _run("benchmark_startup.py", "Cartpole", "--out", str(tmp_path))
+    assert result.returncode == 2 and "expected hydra overrides key=value" in result.stderr
+    result = _run("benchmark_startup.py", "task=Cartpol", "--out", str(tmp_path))
+    assert result.returncode == 2 and "unknown task(s) Cartpol; accepted: Cartpole, Ant" in result.stderr
+
+
+def test_warm_cache_refuses_an_unknown_task():
+    result = _run("warm_cache.py", "--tasks", "Cartpole", "Humanoid")
+    assert result.returncode == 2 and "unknown task(s) Humanoid; accepted: " + ", ".join(TASK_MAP) in result.stderr
+
+
+def test_the_docker_image_and_its_warm_command_cover_every_shipped_task():
+    dockerfile = (REPO_ROOT / "docker" / "Dockerfile").read_text()
+    warm_runs = [line for line in dockerfile.splitlines() if line.startswith("RUN") and "warm_cache.py" in line]
+    assert warm_runs and all("--tasks" not in line for line in warm_runs)  # no list: every shipped task
+    entrypoint = (REPO_ROOT / "docker" / "entrypoint.sh").read_text()
+    assert "set -- Cartpole Ant" not in entrypoint
+    help_text = _run("warm_cache.py", "--help").stdout
+    assert " ".join(TASK_MAP) in " ".join(help_text.split())
+    assert "GymEnv" not in TASK_MAP and Path(REPO_ROOT / "cfg" / "task" / "GymEnv.yaml").exists()
