@@ -24,6 +24,9 @@ def _plain(value: Any) -> Any:
     """JSON-ready: tensors and arrays as lists, infinities as None (JSON has none)."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        # float32's shortest decimal (0.03, not 0.029999999329447746)
+        value = np.vectorize(lambda v: float(str(v)), otypes=[np.float64])(value) if value.size else value.astype(np.float64)
     if isinstance(value, np.ndarray):
         return [_plain(v) for v in value.tolist()] if value.ndim else _plain(value.item())
     if isinstance(value, dict):
