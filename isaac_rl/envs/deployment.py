@@ -26,7 +26,7 @@ def _plain(value: Any) -> Any:
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray) and value.dtype == np.float32:
         # float32's shortest decimal (0.03, not 0.029999999329447746)
-        value = np.vectorize(lambda v: float(str(v)), otypes=[np.float64])(value) if value.size else value.astype(np.float64)
+        value = np.array([float(str(np.float32(v))) for v in value.ravel()], dtype=np.float64).reshape(value.shape)
     if isinstance(value, np.ndarray):
         return [_plain(v) for v in value.tolist()] if value.ndim else _plain(value.item())
     if isinstance(value, dict):
