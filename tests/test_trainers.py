@@ -160,3 +160,13 @@ def test_deployment_metadata_of_anymal_names_its_joints_gains_and_pose():
     assert metadata["action_scale"] == 0.5 and metadata["control_dt"] == pytest.approx(0.02)
     assert sum(term["size"] for term in metadata["observation_terms"]) == metadata["num_observations"] == 48
     json.dumps(metadata)  # all plain JSON
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_training_on_cuda_runs_the_captured_step_under_the_librarys_inference_mode(trainer, tmp_path):
+    """rsl_rl collects under torch.inference_mode and skrl under no_grad: the step graph is captured and
+    compiled there, and the update that follows must not touch an inference tensor of the task."""
+    result = run_train("task=Cartpole", "num_envs=512", f"trainer={trainer}", "max_iterations=5", "sim_device=cuda:0", "rl_device=cuda:0", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "physics MuJoCo Warp on cuda:0" in result.stdout and "epoch 5/5" in result.stdout
