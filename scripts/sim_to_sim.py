@@ -62,8 +62,6 @@ def _policy(overrides: list[str], task):
 
 
 def _play(overrides: list[str], backend: str, device: str, policy=None) -> tuple[dict[str, float], Any]:
-    import torch
-
     from isaac_rl.trainers import common
     from isaac_rl.utils.seeding import set_seed
 

@@ -9,7 +9,6 @@ the last `keep_checkpoints` kept) and `summaries/` (the library's tensorboard).
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -197,25 +196,6 @@ def play(task, policy: Callable[[torch.Tensor], torch.Tensor], games: int) -> di
     return result
 
 
-def _resolve_resume(cfg: DictConfig) -> Path | None:
-    """The run directory `resume` names (True: the experiment's newest), or None for a new run."""
-    if cfg.resume is False:
-        return None
-    if cfg.test:
-        raise ValueError("resume continues training; to play a policy give test=True checkpoint=<file>.pth")
-    if cfg.checkpoint:
-        raise ValueError("give resume=True (the newest run of the experiment), resume=<run dir> or checkpoint=<file>.pth, not two of them")
-    if cfg.resume is True:
-        run = run_dirs.newest_run_dir(experiment_dir(cfg))
-        if run is None:
-            print(f"resume=True: no run of {experiment_dir(cfg)} yet, starting a new run")
-        return run
-    run = Path(cfg.resume)
-    if not run.is_dir():
-        raise FileNotFoundError(f"resume={cfg.resume}: no such run directory under {experiment_dir(cfg)}")
-    return run
-
-
 def run(cfg: DictConfig) -> None:
     """scripts/train.py for `trainer=rsl_rl|skrl`: train (a new run, or `resume`) or play (`test=True`)."""
     from isaac_rl.rlgames import distributed
@@ -228,7 +208,7 @@ def run(cfg: DictConfig) -> None:
             raise ValueError(f"{key}=True works with trainer=rl_games; trainer={cfg.trainer} does not support it yet")
     library = _library(cfg.trainer)
     agent_cfg = load_trainer_config(cfg.trainer, cfg.task_name)
-    resumed = _resolve_resume(cfg)
+    resumed = run_dirs.resumed_run_dir(cfg.resume, experiment_dir(cfg), cfg.test, cfg.checkpoint)
     if resumed is not None:
         found = newest_checkpoint(resumed / "nn")
         print(f"resume: continuing {resumed} from {found}" if found else f"resume: {resumed} has no checkpoint yet, starting it over")
@@ -283,7 +263,3 @@ def run(cfg: DictConfig) -> None:
 def mean_or_none(values) -> float | None:
     values = list(values)
     return sum(values) / len(values) if values else None
-
-
-def finite(value: float) -> float:
-    return value if math.isfinite(value) else 0.0
