@@ -170,3 +170,30 @@ def test_training_on_cuda_runs_the_captured_step_under_the_librarys_inference_mo
     result = run_train("task=Cartpole", "num_envs=512", f"trainer={trainer}", "max_iterations=5", "sim_device=cuda:0", "rl_device=cuda:0", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "physics MuJoCo Warp on cuda:0" in result.stdout and "epoch 5/5" in result.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_the_adapters_step_without_a_host_sync(trainer):
+    """Past the task's own captured step, the adapters add device work only (clones, the episode sums)."""
+    from isaac_rl.trainers import common, rsl_rl, skrl
+
+    cfg = compose_config(["task=Anymal", "num_envs=256", "sim_device=cuda:0", "rl_device=cuda:0"])
+    task = common.build_task(cfg)
+    if trainer == "rsl_rl":
+        env = rsl_rl._vec_env_class()(task)
+        env.get_observations()
+    else:
+        env = skrl._wrapper(task)
+        env.reset()
+    actions = torch.zeros(256, task.num_actions, device="cuda:0")
+    for _ in range(3):  # the task's warm-up steps and its graph capture
+        env.step(actions)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            env.step(actions)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert set(env.episode_stats.flush()) == {"lin_vel_error", "ang_vel_error"}
