@@ -98,13 +98,13 @@ def _ppo_class():
         keep_checkpoints: int = 5
         epoch_offset: int = 0  # epochs trained before this process (resume)
         max_epochs: int = 0
+        _epoch_line: EpochLine
 
         def init(self, *, trainer_cfg=None) -> None:
             super().init(trainer_cfg=trainer_cfg)
             skrl_checkpoints = Path(self.experiment_dir) / "checkpoints"
             if skrl_checkpoints.is_dir() and not any(skrl_checkpoints.iterdir()):
                 skrl_checkpoints.rmdir()  # skrl's own folder: ours are in nn/
-            self._epoch_line = EpochLine(self.max_epochs)
             self._start = self._last = time.perf_counter()
             self._saved_epoch: int | None = None
 
