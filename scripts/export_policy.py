@@ -2,12 +2,18 @@
 
     python scripts/export_policy.py task=Ant checkpoint=runs/Ant/<run>/nn/Ant.pth
     python scripts/export_policy.py task=HumanoidAMP checkpoint=... out=exported/
+    python scripts/export_policy.py task=Anymal trainer=rsl_rl checkpoint=runs/Anymal_rsl_rl/<run>/nn/<name>.pth
 
 Writes policy.onnx and policy.pt beside the checkpoint (or into `out=DIR`):
 raw observations (batch, obs_dim) in, the deterministic action out, with the
 observation normaliser inside (HumanoidAMP: the actor only). Both files are
 run on 256 observations drawn around the normaliser's statistics and compared
-with the torch policy; the largest differences are printed. The last line of
+with the torch policy; the largest differences are printed. Beside them,
+policy.json holds what a robot needs (observation terms and scales, action
+scale and offset, joint names in action order, default joint positions, kp/kd,
+control dt; isaac_rl/envs/deployment.py), also written into the ONNX file's
+metadata_props. rsl_rl and skrl checkpoints (trainer=...) export the same way:
+their normaliser and mean action, then the task's action clip. The last line of
 output is the ONNX file's path. Needs `pip install -e ".[export]"`.
 """
 
@@ -40,10 +46,17 @@ def main(argv: list[str]) -> Path:
     except ImportError as error:
         raise ValueError(f"exporting needs onnx and onnxruntime ({error}): pip install -e \".[export]\"") from None
 
+    from isaac_rl.envs.deployment import deployment_metadata, write_metadata
     from isaac_rl.rlgames.export import actor_of, export, load_player, max_differences, sample_observations
 
-    task, player = load_player(cfg)
-    actor = actor_of(player)
+    if cfg.trainer == "rl_games":
+        task, player = load_player(cfg)
+        actor = actor_of(player)
+    else:
+        from isaac_rl.trainers import common
+
+        task = common.build_task(cfg, "cpu")
+        actor = common.load_policy(cfg, task)
     out_dir = Path(out) if out else Path(cfg.checkpoint).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path, script_path = export(actor, task.num_observations, out_dir)
@@ -51,6 +64,8 @@ def main(argv: list[str]) -> Path:
     print(f"max |action - torch action| over 256 observations: ONNX (onnxruntime) {onnx_diff:.2e}, TorchScript {script_diff:.2e}")
     if max(onnx_diff, script_diff) > TOLERANCE:
         raise RuntimeError(f"the exported policy differs from the torch policy by more than {TOLERANCE}")
+    metadata_path = write_metadata(deployment_metadata(task, cfg.task_name, cfg.trainer, cfg.checkpoint), onnx_path)
+    print(f"deployment metadata (also in the ONNX file's metadata_props): {metadata_path}")
     print(f"TorchScript: {script_path}")
     print(onnx_path)
     return onnx_path

@@ -6,6 +6,7 @@
     python scripts/train.py task=Cartpole resume=True            # continue the newest run after a crash
     python scripts/train.py task=Ant capture_video=True          # mp4 clips of env 0 in runs/Ant/<run>/videos/
     python scripts/train.py task=GymEnv task.env.gym_id=Pendulum-v1
+    python scripts/train.py task=Anymal trainer=rsl_rl          # or trainer=skrl (docs/trainers.md)
     torchrun --nproc_per_node=2 scripts/train.py multi_gpu=True task=Ant
 
 Each training run writes into a directory of its own, runs/<experiment>/<date>_<time>/.
@@ -86,6 +87,11 @@ def _video_dir(cfg: DictConfig, run_dir: Path | None) -> Path:
 
 
 def main(cfg: DictConfig) -> None:
+    if cfg.trainer != "rl_games":
+        from isaac_rl.trainers import run_trainer  # rsl_rl, skrl: isaac_rl/trainers/, docs/trainers.md
+
+        run_trainer(cfg)
+        return
     if cfg.capture_video:
         if cfg.task.env.get("gym_id"):
             raise ValueError("capture_video=True records isaac_rl tasks; gymnasium envs (task=GymEnv) are not rendered")

@@ -99,6 +99,7 @@ TOP_LEVEL: dict[str, Any] = {
     "graphics_device_id": s.integer(0),
     "physics_backend": s.choice("auto", "warp", "mujoco"),
     "headless": s.BOOLEAN,
+    "trainer": s.choice("rl_games", "rsl_rl", "skrl"),
     "test": s.BOOLEAN,
     "checkpoint": s.optional(s.STRING, "empty"),
     "resume": s.either(s.BOOLEAN, s.Spec("a run directory", lambda v: isinstance(v, str) and v != "")),

@@ -56,3 +56,23 @@ def new_run_dir(experiment_dir: str | Path, now: float | None = None) -> Path:
             continue
         return candidate
     raise RuntimeError(f"no free run directory for {stamp} under {directory}")
+
+
+def resumed_run_dir(resume: bool | str, experiment_dir: str | Path, test: bool = False, checkpoint: str = "") -> Path | None:
+    """The run directory a `resume` setting names (True: the experiment's newest), or None for a new run."""
+    if resume is False:
+        return None
+    if test:
+        raise ValueError("resume continues training; to play a policy give test=True checkpoint=<file>.pth")
+    if checkpoint:
+        raise ValueError("give resume=True (the newest run of the experiment), resume=<run dir> or checkpoint=<file>.pth, not two of them")
+    if resume is True:
+        run = newest_run_dir(experiment_dir)
+        if run is None:
+            print(f"resume=True: no run of {experiment_dir} yet, starting a new run")
+        return run
+    run = Path(resume)
+    if not run.is_dir():
+        known = ", ".join(str(r) for r in run_dirs(experiment_dir)[-3:]) or f"none under {experiment_dir}"
+        raise FileNotFoundError(f"resume={resume}: no such run directory; newest runs: {known}")
+    return run

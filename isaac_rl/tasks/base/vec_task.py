@@ -355,6 +355,29 @@ class VecTask:
             self.obs_dict["states"] = torch.clamp(self.states_buf, -self.clip_obs, self.clip_obs).to(self.rl_device)
         return self.obs_dict
 
+    def deployment_info(self) -> dict[str, Any]:
+        """What a robot running an exported policy needs from the task (isaac_rl/envs/deployment.py adds the model's side).
+
+        Observation terms come from `self.observation_terms` when the task declares them
+        (a list of dicts with `name`, `size`, `scale`, in observation order), else one
+        block `obs` of the whole observation. Actions are PD targets
+        `action_offset + action_scale * action` where the task sets `action_scale`
+        (and `default_dof_pos`, the offset); None where it maps actions its own way.
+        Called once, after construction; never in the step.
+        """
+        terms = getattr(self, "observation_terms", None) or [{"name": "obs", "size": self.num_observations, "scale": 1.0}]
+        return {
+            "observation_terms": [dict(term) for term in terms],
+            "num_observations": self.num_observations,
+            "num_actions": self.num_actions,
+            "clip_observations": self.clip_obs,
+            "clip_actions": self.clip_actions,
+            # numbers or tensors, as the task keeps them
+            "action_scale": getattr(self, "action_scale", None),
+            "action_offset": getattr(self, "default_dof_pos", None),
+            "control_dt": float(self.dt),
+        }
+
     def check_health(self) -> None:
         """Raise if the physics overflowed or went NaN. Synchronises: not for the step loop."""
         self.sim.check_health()

@@ -1,0 +1,199 @@
+"""trainer=rsl_rl and trainer=skrl: train, resume, play and export Cartpole through scripts/ as a user would."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO_ROOT, run_train
+
+from isaac_rl.utils.config import compose_config
+from isaac_rl.utils.run_dirs import run_dirs
+
+pytest.importorskip("rsl_rl")
+pytest.importorskip("skrl")
+TRAINERS = ["rsl_rl", "skrl"]
+TINY = ["task=Cartpole", "num_envs=16"]
+
+
+@pytest.fixture(scope="module", params=TRAINERS)
+def trained(request, tmp_path_factory):
+    """A 2-epoch run, then resumed to 3 epochs: (trainer, cwd, run dir, first stdout, resumed stdout)."""
+    trainer = request.param
+    cwd = tmp_path_factory.mktemp(trainer)
+    first = run_train(*TINY, f"trainer={trainer}", "max_iterations=2", cwd=cwd)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    resumed = run_train(*TINY, f"trainer={trainer}", "max_iterations=3", "resume=True", cwd=cwd)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    runs = run_dirs(cwd / "runs" / f"Cartpole_{trainer}")
+    assert len(runs) == 1, runs  # resume wrote into the same run
+    return trainer, cwd, runs[0], first.stdout, resumed.stdout
+
+
+def test_training_writes_the_run_layout_and_the_console_lines(trained):
+    trainer, cwd, run, stdout, _ = trained
+    assert (run / "config.yaml").is_file() and (run / "nn" / "last_Cartpole_ep_2.pth").is_file()
+    assert list((run / "summaries").glob("events.out.tfevents.*"))
+    config = (run / "config.yaml").read_text()
+    assert f"trainer: {trainer}" in config and "agent:" in config
+    assert f"isaac_rl: task Cartpole, 16 envs, sim cpu, rl cpu, physics MuJoCo C on cpu" in stdout
+    assert f"trainer {trainer}, run {run.relative_to(cwd)}" in stdout
+    assert "epoch 2/2: mean episode reward" in stdout and "fps total" in stdout
+
+
+def test_resume_continues_from_the_newest_checkpoint(trained):
+    _, cwd, run, _, stdout = trained
+    relative = run.relative_to(cwd)
+    assert f"resume: continuing {relative} from {relative / 'nn' / 'last_Cartpole_ep_2.pth'}" in stdout
+    assert "epoch 3/3" in stdout and "epoch 1/" not in stdout and "epoch 2/" not in stdout
+    assert (run / "nn" / "last_Cartpole_ep_3.pth").is_file()
+    assert list(run.glob("config.resume_*.yaml"))
+
+
+def test_play_loads_the_checkpoint_and_plays_whole_episodes(trained):
+    trainer, cwd, run, _, _ = trained
+    played = run_train(*TINY, f"trainer={trainer}", "test=True", f"checkpoint={run / 'nn' / 'last_Cartpole_ep_3.pth'}", "num_test_games=8", cwd=cwd)
+    assert played.returncode == 0, played.stdout[-2000:] + played.stderr[-2000:]
+    assert "played 8 episodes: mean episode reward" in played.stdout
+
+
+def test_a_checkpoint_of_another_trainer_is_refused_in_one_line(trained):
+    trainer, cwd, run, _, _ = trained
+    other = TRAINERS[1 - TRAINERS.index(trainer)]
+    played = run_train(*TINY, f"trainer={other}", "test=True", f"checkpoint={run / 'nn' / 'last_Cartpole_ep_3.pth'}", cwd=cwd)
+    assert played.returncode == 2
+    assert played.stderr.splitlines()[0].startswith("error: checkpoint ") and "another trainer" in played.stderr
+
+
+def test_export_writes_the_policy_with_deployment_metadata(trained):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    from isaac_rl.envs.deployment import read_onnx_metadata
+    from isaac_rl.trainers import common
+
+    trainer, cwd, run, _, _ = trained
+    checkpoint = run / "nn" / "last_Cartpole_ep_3.pth"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "export_policy.py"), "task=Cartpole", f"trainer={trainer}", f"checkpoint={checkpoint}"],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    onnx_path = run / "nn" / "policy.onnx"
+    assert result.stdout.strip().splitlines()[-1] == str(onnx_path)
+    metadata = json.loads((run / "nn" / "policy.json").read_text())
+    assert metadata["trainer"] == trainer and metadata["joint_names"] == ["slider_to_cart"]
+    assert metadata["control_dt"] == pytest.approx(0.0166) and metadata["num_observations"] == 4
+    assert read_onnx_metadata(onnx_path) == metadata
+
+    # the ONNX file acts as the policy test=True plays, on real observations
+    cfg = compose_config([*TINY, f"trainer={trainer}", "sim_device=cpu", "rl_device=cpu", f"checkpoint={checkpoint}"])
+    task = common.build_task(cfg)
+    policy = common.load_policy(cfg, task)
+    observations = task.reset()["obs"]
+    for _ in range(3):
+        observations = task.step(policy(observations))[0]["obs"]
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    from_onnx = torch.from_numpy(session.run(["actions"], {"obs": observations.numpy()})[0])
+    assert torch.allclose(from_onnx, policy(observations), atol=1e-5)
+
+
+def test_sim_to_sim_plays_one_checkpoint_on_warp_and_mujoco(trained, capsys):
+    trainer, cwd, run, _, _ = trained
+    if trainer != "rsl_rl":
+        pytest.skip("one trainer is enough: the comparison does not depend on it")
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import sim_to_sim
+
+    checkpoint = run / "nn" / "last_Cartpole_ep_3.pth"
+    difference, tolerance = sim_to_sim.main(["task=Cartpole", "trainer=rsl_rl", f"checkpoint={checkpoint}", "num_envs=8", "warp_device=cpu"])
+    out = capsys.readouterr().out
+    assert "Cartpole mean episode reward: MuJoCo Warp (cpu)" in out and "MuJoCo C (cpu)" in out
+    assert abs(difference) <= tolerance  # the same model on two engines: a few percent apart at most
+
+
+def test_a_bad_trainer_name_fails_in_one_line(tmp_path):
+    result = run_train("task=Cartpole", "trainer=sb3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: trainer=sb3: expected one of rl_games, rsl_rl, skrl"
+
+
+def test_a_task_without_a_config_for_the_trainer_fails_in_one_line(tmp_path):
+    result = run_train("task=Quadcopter", "trainer=skrl", cwd=tmp_path)
+    assert result.returncode == 2
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: trainer=skrl has no config for task Quadcopter: expected ") and "Anymal" in first
+
+
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_time_outs_reach_the_library_as_time_outs(trainer):
+    """An episode cut by the time limit is bootstrapped by both libraries: they must see it as a time-out."""
+    from isaac_rl.trainers import common, rsl_rl, skrl
+
+    cfg = compose_config(["task=Cartpole", "num_envs=4", "sim_device=cpu", "rl_device=cpu", "task.env.maxEpisodeLength=4", "task.env.resetDist=100.0"])
+    task = common.build_task(cfg)
+    actions = torch.zeros(4, 1)
+    if trainer == "rsl_rl":
+        env = rsl_rl._vec_env_class()(task)
+        env.get_observations()
+        outs = [env.step(actions) for _ in range(4)]
+        time_outs = [out[3]["time_outs"].bool() for out in outs]
+        dones = [out[2].bool() for out in outs]
+        assert all(torch.equal(t, d) for t, d in zip(time_outs, dones)) and any(t.all() for t in time_outs)
+    else:
+        env = skrl._wrapper(task)
+        env.reset()
+        outs = [env.step(actions) for _ in range(4)]
+        assert any(out[3].all() for out in outs) and not any(out[2].any() for out in outs)
+
+
+def test_deployment_metadata_of_anymal_names_its_joints_gains_and_pose():
+    from isaac_rl.envs.deployment import deployment_metadata
+    from isaac_rl.trainers import common
+
+    cfg = compose_config(["task=Anymal", "num_envs=1", "sim_device=cpu", "rl_device=cpu"])
+    metadata = deployment_metadata(common.build_task(cfg), "Anymal", "rsl_rl", "x.pth")
+    assert metadata["joint_names"][:3] == ["LF_HAA", "LF_HFE", "LF_KFE"] and len(metadata["joint_names"]) == 12
+    assert metadata["kp"] == [85.0] * 12 and metadata["kd"] == [2.0] * 12
+    assert metadata["default_joint_positions"][:3] == [0.03, 0.4, -0.8]
+    assert metadata["action_scale"] == 0.5 and metadata["control_dt"] == pytest.approx(0.02)
+    assert sum(term["size"] for term in metadata["observation_terms"]) == metadata["num_observations"] == 48
+    json.dumps(metadata)  # all plain JSON
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_training_on_cuda_runs_the_captured_step_under_the_librarys_inference_mode(trainer, tmp_path):
+    """rsl_rl collects under torch.inference_mode and skrl under no_grad: the step graph is captured and
+    compiled there, and the update that follows must not touch an inference tensor of the task."""
+    result = run_train("task=Cartpole", "num_envs=512", f"trainer={trainer}", "max_iterations=5", "sim_device=cuda:0", "rl_device=cuda:0", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "physics MuJoCo Warp on cuda:0" in result.stdout and "epoch 5/5" in result.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_the_adapters_step_without_a_host_sync(trainer):
+    """Past the task's own captured step, the adapters add device work only (clones, the episode sums)."""
+    from isaac_rl.trainers import common, rsl_rl, skrl
+
+    cfg = compose_config(["task=Anymal", "num_envs=256", "sim_device=cuda:0", "rl_device=cuda:0"])
+    task = common.build_task(cfg)
+    if trainer == "rsl_rl":
+        env = rsl_rl._vec_env_class()(task)
+        env.get_observations()
+    else:
+        env = skrl._wrapper(task)
+        env.reset()
+    actions = torch.zeros(256, task.num_actions, device="cuda:0")
+    for _ in range(3):  # the task's warm-up steps and its graph capture
+        env.step(actions)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            env.step(actions)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert set(env.episode_stats.flush()) == {"lin_vel_error", "ang_vel_error"}
