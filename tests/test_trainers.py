@@ -159,6 +159,9 @@ def test_deployment_metadata_of_anymal_names_its_joints_gains_and_pose():
     assert metadata["default_joint_positions"][:3] == [0.03, 0.4, -0.8]
     assert metadata["action_scale"] == 0.5 and metadata["control_dt"] == pytest.approx(0.02)
     assert sum(term["size"] for term in metadata["observation_terms"]) == metadata["num_observations"] == 48
+    # the task's declared observation group, in order, with its scales
+    terms = {term["name"]: term for term in metadata["observation_terms"]}
+    assert list(terms)[0] == "base_lin_vel" and terms["base_lin_vel"]["scale"] == 2.0 and terms["dof_vel"]["scale"] == 0.05
     json.dumps(metadata)  # all plain JSON
 
 

@@ -84,6 +84,13 @@ class ObservationGroup:
             obs = obs + (2.0 * torch.rand_like(obs) - 1.0) * self._noise
         return obs
 
+    def term_info(self) -> list[dict[str, Any]]:
+        """The terms in order as plain values: name, size, clip (applied first), scale, noise; what a deployed policy reads."""
+        return [
+            {"name": name, "size": t.size, "scale": t.scale if isinstance(t.scale, (int, float)) else list(t.scale), "clip": t.clip, "noise": t.noise}
+            for name, t in self.terms.items()
+        ]
+
     def describe(self) -> str:
         """The layout, one line per term: columns, name, scale, clip, noise."""
         lines = []

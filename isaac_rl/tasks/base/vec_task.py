@@ -70,6 +70,7 @@ import torch
 
 from isaac_rl.sim import Simulation, display_problem
 from isaac_rl.tasks.base.events import Event, EventManager, Noise
+from isaac_rl.tasks.base.observations import ObservationGroup
 from isaac_rl.tasks.base.randomization import RandomizationParams
 from isaac_rl.utils.startup_timer import mark
 
@@ -358,14 +359,15 @@ class VecTask:
     def deployment_info(self) -> dict[str, Any]:
         """What a robot running an exported policy needs from the task (isaac_rl/envs/deployment.py adds the model's side).
 
-        Observation terms come from `self.observation_terms` when the task declares them
-        (a list of dicts with `name`, `size`, `scale`, in observation order), else one
-        block `obs` of the whole observation. Actions are PD targets
+        Observation terms come from the task's observation group (`self.observations`,
+        isaac_rl/tasks/base/observations.py) where it declares one, else one block `obs`
+        of the whole observation. Actions are PD targets
         `action_offset + action_scale * action` where the task sets `action_scale`
         (and `default_dof_pos`, the offset); None where it maps actions its own way.
         Called once, after construction; never in the step.
         """
-        terms = getattr(self, "observation_terms", None) or [{"name": "obs", "size": self.num_observations, "scale": 1.0}]
+        group = getattr(self, "observations", None)
+        terms = group.term_info() if isinstance(group, ObservationGroup) else [{"name": "obs", "size": self.num_observations, "scale": 1.0}]
         return {
             "observation_terms": [dict(term) for term in terms],
             "num_observations": self.num_observations,
