@@ -38,5 +38,7 @@ setup(
         "ray": ["ray>=2.40"],
         # optional: examples/rllib/ trains isaac_rl tasks with RLlib through isaac_rl.envs.make_vec
         "rllib": ["ray[rllib]>=2.40"],
+        # optional: task=ShadowHand reads OpenAI's Shadow Hand model from gymnasium-robotics' package files
+        "hands": ["gymnasium-robotics>=1.4"],
     },
 )

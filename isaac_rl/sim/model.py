@@ -30,13 +30,22 @@ def resolve_asset(path: str | Path) -> Path:
     raise FileNotFoundError(f"model file {str(path)!r} not found (looked at: {tried})")
 
 
-def load_model(path: str | Path, timestep: float | None = None, heightfield: Heightfield | None = None) -> mujoco.MjModel:
-    """Compile an MJCF file; `timestep` overrides the file's physics step, `heightfield` replaces its floor."""
-    if heightfield is None:
-        model = mujoco.MjModel.from_xml_path(str(resolve_asset(path)))
+ModelSource = str | Path | mujoco.MjSpec
+"""An MJCF file, or a model composed in code (an `MjSpec` built by a scene function in this package)."""
+
+
+def load_model(source: ModelSource, timestep: float | None = None, heightfield: Heightfield | None = None) -> mujoco.MjModel:
+    """Compile an MJCF file or an MjSpec; `timestep` overrides the model's physics step, `heightfield` replaces its floor."""
+    if isinstance(source, mujoco.MjSpec):
+        spec = source
+    elif heightfield is None:
+        spec = None
+        model = mujoco.MjModel.from_xml_path(str(resolve_asset(source)))
     else:
-        spec = mujoco.MjSpec.from_file(str(resolve_asset(path)))
-        replace_floor(spec, heightfield)
+        spec = mujoco.MjSpec.from_file(str(resolve_asset(source)))
+    if spec is not None:
+        if heightfield is not None:
+            replace_floor(spec, heightfield)
         model = spec.compile()
     if timestep is not None:
         if timestep <= 0:
