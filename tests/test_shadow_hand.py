@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import run_train, step_graph_without_host_sync
+from conftest import REPO_ROOT, run_train, step_graph_without_host_sync
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
@@ -146,6 +146,18 @@ def test_without_gymnasium_robotics_one_line_names_the_extra(monkeypatch):
     monkeypatch.setattr(hand_scene.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(RuntimeError, match=r'pip install -e "\.\[hands\]"'):
         hand_scene.shadow_hand_scene()
+
+
+def test_evaluate_reports_the_goals_reached_per_played_episode():
+    spec = importlib.util.spec_from_file_location("evaluate_script", REPO_ROOT / "scripts" / "evaluate.py")
+    evaluate_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate_script)
+    # every orientation is within pi of the goal: a goal is reached at every step of every episode
+    env = make_hand(num_envs=2, maxEpisodeLength=20, successTolerance=math.pi)
+    result = evaluate_script.evaluate(env, lambda obs: torch.zeros(obs.shape[0], 20), episodes=1)
+    assert result["episodes"] == 2
+    assert result["consecutive_successes"] == pytest.approx(result["mean_length"]) and result["mean_length"] > 10
+    assert ", consecutive successes" in evaluate_script.consecutive_successes_text(result)
 
 
 def test_a_tiny_training_run_logs_consecutive_successes(tmp_path):
