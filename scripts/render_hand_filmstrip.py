@@ -46,7 +46,7 @@ from render_filmstrip import assemble, frame_steps, render_poses, write_png  # n
 
 # looking at the palm from the fingers' side, a little from above
 VIEW = (0.5, 60.0, -35.0)
-LOOKAT = (-0.1, 0.03, 0.5)
+LOOKAT = (0.0, -0.05, 0.5)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -35,8 +35,8 @@ _CUBE_FROM_MOUNT = (0.0, -0.38, 0.05)
 CUBE_START = (0.0, 0.0, 0.5)
 CUBE_HALF_SIZE = 0.025
 CUBE_DENSITY = 567.0
-# the goal cube is drawn here, beside the hand (IsaacGymEnvs' goal displacement, rotated into this hand's frame)
-GOAL_MARKER_OFFSET = (-0.2, 0.06, 0.08)
+# the goal cube is drawn here, beyond the fingertips (IsaacGymEnvs draws it beside the hand too)
+GOAL_MARKER_OFFSET = (0.1, -0.2, 0.06)
 CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
 
 
