@@ -116,6 +116,18 @@ def test_a_dropped_cube_ends_the_episode_and_feeds_consecutive_successes():
     assert env.successes[1] == 0.0 and env.goal_dist[1] < 0.05
 
 
+def test_max_consecutive_successes_ends_the_episode_at_the_last_goal():
+    # every orientation is within pi of the goal: a goal at every step, so the second step ends the episode
+    env = make_hand(num_envs=2, maxConsecutiveSuccesses=2, successTolerance=math.pi)
+    env.reset()
+    _, _, done, _ = env.step(torch.zeros(2, 20))
+    assert not done.any() and env.successes.tolist() == [1.0, 1.0]
+    assert env.progress_buf.tolist() == [0, 0]  # each goal restarts the time limit
+    _, _, done, extras = env.step(torch.zeros(2, 20))
+    assert done.tolist() == [1, 1]
+    torch.testing.assert_close(extras["consecutive_successes"], torch.tensor([0.2]))
+
+
 def test_reset_puts_joints_near_zero_and_the_cube_above_the_palm_in_random_orientations():
     env = make_hand(num_envs=8)
     env.reset()
