@@ -36,17 +36,13 @@ ModelSource = str | Path | mujoco.MjSpec
 
 def load_model(source: ModelSource, timestep: float | None = None, heightfield: Heightfield | None = None) -> mujoco.MjModel:
     """Compile an MJCF file or an MjSpec; `timestep` overrides the model's physics step, `heightfield` replaces its floor."""
-    if isinstance(source, mujoco.MjSpec):
-        spec = source
-    elif heightfield is None:
-        spec = None
-        model = mujoco.MjModel.from_xml_path(str(resolve_asset(source)))
-    else:
-        spec = mujoco.MjSpec.from_file(str(resolve_asset(source)))
-    if spec is not None:
+    if isinstance(source, mujoco.MjSpec) or heightfield is not None:
+        spec = source if isinstance(source, mujoco.MjSpec) else mujoco.MjSpec.from_file(str(resolve_asset(source)))
         if heightfield is not None:
             replace_floor(spec, heightfield)
         model = spec.compile()
+    else:
+        model = mujoco.MjModel.from_xml_path(str(resolve_asset(source)))
     if timestep is not None:
         if timestep <= 0:
             raise ValueError(f"timestep must be > 0, got {timestep}")
