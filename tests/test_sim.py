@@ -3,7 +3,6 @@
 import math
 
 import mujoco
-
 import pytest
 import torch
 from conftest import TEST_ASSETS, random_control_rollout
