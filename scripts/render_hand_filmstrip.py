@@ -17,7 +17,7 @@ Options:
 Each row is one env of the task (the shipped config's observation type) on
 the MuJoCo C backend (cpu), from a reset, with the policy's deterministic
 actions; reached goals turn the goal cube, a dropped cube resets the env.
-Rendered headless (EGL, else OSMesa).
+Seen from the task's video camera; rendered headless (EGL, else OSMesa).
 """
 
 from __future__ import annotations
@@ -43,10 +43,6 @@ from isaac_rl.utils.seeding import set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render_filmstrip import assemble, frame_steps, render_poses, write_png  # noqa: E402
-
-# looking at the palm from the fingers' side, a little from above
-VIEW = (0.5, 60.0, -35.0)
-LOOKAT = (0.0, -0.05, 0.5)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -90,7 +86,10 @@ def main(argv: list[str]) -> None:
             return 2.0 * torch.rand(obs.shape[0], task.num_actions) - 1.0
 
     poses = rollout(task, policy, steps)
-    rows = [render_poses(task.sim.mj_model, poses[:, env], args.width, args.height, VIEW, lambda qpos: LOOKAT) for env in range(args.rows)]
+    # the task's video camera
+    camera = task.video_camera
+    view = (camera["distance"], camera["azimuth"], camera["elevation"])
+    rows = [render_poses(task.sim.mj_model, poses[:, env], args.width, args.height, view, lambda qpos: camera["lookat"]) for env in range(args.rows)]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_png(args.out, assemble(rows))
     print(f"wrote {args.out}: {args.rows} env(s), {'policy ' + args.policy if args.policy else 'random actions'}, frames at t = {np.round(steps * dt, 2)} s")

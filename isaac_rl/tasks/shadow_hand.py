@@ -107,7 +107,8 @@ def reward_terms(env: dict) -> dict[str, tuple[RewardFunction, float]]:
 
 
 class ShadowHand(VecTask):
-    video_camera = {"lookat": [0.0, 0.05, 0.48], "distance": 0.7, "azimuth": 120.0, "elevation": -30.0}
+    # the palm and the cube from the fingers' side, a little from above, the goal cube in view (videos, filmstrips)
+    video_camera = {"lookat": [0.0, -0.05, 0.5], "distance": 0.5, "azimuth": 60.0, "elevation": -35.0}
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
         self.cfg = cfg
