@@ -92,7 +92,8 @@ def main(argv: list[str]) -> None:
     rows = [render_poses(task.sim.mj_model, poses[:, env], args.width, args.height, view, lambda qpos: camera["lookat"]) for env in range(args.rows)]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_png(args.out, assemble(rows))
-    print(f"wrote {args.out}: {args.rows} env(s), {'policy ' + args.policy if args.policy else 'random actions'}, frames at t = {np.round(steps * dt, 2)} s")
+    driver = f"policy {args.policy}" if args.policy else "random actions"
+    print(f"wrote {args.out}: {args.rows} env(s), {driver}, frames at t = {np.round(steps * dt, 2)} s")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ def shadow_hand_scene(
     _add_face_markers(cube, alpha=1.0)
     goal = world.add_body(name="goal", pos=[c + o for c, o in zip(CUBE_START, GOAL_MARKER_OFFSET)], gravcomp=1.0)
     goal.add_freejoint(name="goal")
-    goal.add_geom(name="goal", type=mujoco.mjtGeom.mjGEOM_BOX, size=[CUBE_HALF_SIZE] * 3, mass=0.05, rgba=[0.9, 0.55, 0.2, 0.5], contype=0, conaffinity=0)
+    goal.add_geom(
+        name="goal", type=mujoco.mjtGeom.mjGEOM_BOX, size=[CUBE_HALF_SIZE] * 3, mass=0.05, rgba=[0.9, 0.55, 0.2, 0.5], contype=0, conaffinity=0
+    )
     _add_face_markers(goal, alpha=0.6)
 
     if fingertip_sensors:
