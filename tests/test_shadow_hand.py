@@ -13,7 +13,7 @@ from isaac_rl import CFG_ROOT, tasks
 from isaac_rl.sim import shadow_hand as hand_scene
 from isaac_rl.tasks.shadow_hand import rotation_distance, running_consecutive_successes
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None, reason='needs pip install -e ".[hands]"')
+needs_hands = pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None, reason='needs pip install -e ".[hands]"')
 
 BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "ShadowHand.yaml"))
 # the cube dropped onto the palm and landing (0.2 s): MuJoCo Warp and C agree this long; after the fingers first
@@ -51,6 +51,8 @@ def test_consecutive_successes_average_only_the_episodes_that_end():
 # -- the task on MuJoCo C ------------------------------------------------------
 
 
+@needs_hands
+@needs_hands
 @pytest.mark.parametrize(
     "obs_type, asymmetric, num_obs, num_states",
     [("openai", True, 42, 211), ("full_no_vel", False, 77, 0), ("full", False, 157, 0), ("full_state", False, 211, 0)],
@@ -70,6 +72,7 @@ def test_unknown_observation_type_is_refused_with_the_accepted_ones():
         make_hand(num_envs=1, observationType="pixels")
 
 
+@needs_hands
 def test_actions_are_joint_targets_over_the_control_range_with_a_moving_average():
     env = make_hand(num_envs=2, actionsMovingAverage=0.5)
     env.reset()
@@ -80,6 +83,7 @@ def test_actions_are_joint_targets_over_the_control_range_with_a_moving_average(
     torch.testing.assert_close(env.sim.ctrl, (0.5 * (lower + upper)).expand(2, -1))
 
 
+@needs_hands
 def test_a_reached_goal_pays_the_bonus_and_gets_a_new_orientation_without_a_reset():
     env = make_hand(num_envs=2)
     env.reset()
@@ -100,6 +104,7 @@ def test_a_reached_goal_pays_the_bonus_and_gets_a_new_orientation_without_a_rese
     assert extras["goals_reached"] is env.successes
 
 
+@needs_hands
 def test_a_dropped_cube_ends_the_episode_and_feeds_consecutive_successes():
     env = make_hand(num_envs=2)
     env.reset()
@@ -116,6 +121,7 @@ def test_a_dropped_cube_ends_the_episode_and_feeds_consecutive_successes():
     assert env.successes[1] == 0.0 and env.goal_dist[1] < 0.05
 
 
+@needs_hands
 def test_max_consecutive_successes_ends_the_episode_at_the_last_goal():
     # every orientation is within pi of the goal: a goal at every step, so the second step ends the episode
     env = make_hand(num_envs=2, maxConsecutiveSuccesses=2, successTolerance=math.pi)
@@ -128,6 +134,7 @@ def test_max_consecutive_successes_ends_the_episode_at_the_last_goal():
     torch.testing.assert_close(extras["consecutive_successes"], torch.tensor([0.2]))
 
 
+@needs_hands
 def test_reset_puts_joints_near_zero_and_the_cube_above_the_palm_in_random_orientations():
     env = make_hand(num_envs=8)
     env.reset()
@@ -138,6 +145,7 @@ def test_reset_puts_joints_near_zero_and_the_cube_above_the_palm_in_random_orien
     assert torch.unique(cube[:, 3:7].round(decimals=3), dim=0).shape[0] == 8
 
 
+@needs_hands
 def test_masses_friction_and_gains_randomize_from_the_yaml():
     cfg_task = copy.deepcopy(BASE_CFG["task"])
     cfg = copy.deepcopy(BASE_CFG)
@@ -160,6 +168,7 @@ def test_without_gymnasium_robotics_one_line_names_the_extra(monkeypatch):
         hand_scene.shadow_hand_scene()
 
 
+@needs_hands
 def test_evaluate_reports_the_goals_reached_per_played_episode():
     spec = importlib.util.spec_from_file_location("evaluate_script", REPO_ROOT / "scripts" / "evaluate.py")
     evaluate_script = importlib.util.module_from_spec(spec)
@@ -172,6 +181,7 @@ def test_evaluate_reports_the_goals_reached_per_played_episode():
     assert ", consecutive successes" in evaluate_script.consecutive_successes_text(result)
 
 
+@needs_hands
 def test_a_tiny_training_run_logs_consecutive_successes(tmp_path):
     result = run_train(
         "task=ShadowHand", "num_envs=4", "max_iterations=2", "headless=True", "train.params.config.minibatch_size=32",
@@ -198,6 +208,7 @@ def _rollout(backend: str, device: str) -> torch.Tensor:
     return torch.stack(states)
 
 
+@needs_hands
 def test_warp_and_mujoco_agree_on_the_hand_and_cube():
     reference = _rollout("mujoco", "cpu")
     warp = _rollout("warp", "cpu")
@@ -206,11 +217,13 @@ def test_warp_and_mujoco_agree_on_the_hand_and_cube():
     assert reference[-1, :, 26].max() < hand_scene.CUBE_START[2] - 0.02
 
 
+@needs_hands
 @pytest.mark.gpu
 def test_cuda_and_cpu_agree_on_the_hand_and_cube():
     torch.testing.assert_close(_rollout("warp", "cuda:0"), _rollout("mujoco", "cpu"), atol=AGREEMENT_TOLERANCE, rtol=0)
 
 
+@needs_hands
 @pytest.mark.gpu
 @pytest.mark.parametrize("obs_type, asymmetric", [("full_state", False), ("openai", True)])
 def test_cuda_step_graph_has_no_host_sync(obs_type, asymmetric):
