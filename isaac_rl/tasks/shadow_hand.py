@@ -40,7 +40,6 @@ orientation, a new goal orientation.
 from __future__ import annotations
 
 import math
-from operator import attrgetter
 
 import torch
 
@@ -65,19 +64,19 @@ def observation_group(obs_type: str) -> ObservationGroup:
     """The observation vector of one `observationType`, in the order of the module docstring."""
     n_tips = len(FINGERTIP_BODIES)
     terms = {
-        "dof_pos": ObsTerm(attrgetter("dof_pos_unit"), NUM_DOFS),
+        "dof_pos": ObsTerm(lambda task: task.dof_pos_unit, NUM_DOFS),
         "dof_vel": ObsTerm(lambda task: task.sim.dof_vel, NUM_DOFS, VEL_OBS_SCALE),
-        "dof_force": ObsTerm(attrgetter("dof_force"), NUM_DOFS, FORCE_TORQUE_OBS_SCALE),
+        "dof_force": ObsTerm(lambda task: task.dof_force, NUM_DOFS, FORCE_TORQUE_OBS_SCALE),
         "object_pos": ObsTerm(lambda task: task.object_state[:, 0:3], 3),
         "object_pose": ObsTerm(lambda task: task.object_state[:, 0:7], 7),
         "object_lin_vel": ObsTerm(lambda task: task.object_state[:, 7:10], 3),
         "object_ang_vel": ObsTerm(lambda task: task.object_state[:, 10:13], 3, VEL_OBS_SCALE),
         "goal_pose": ObsTerm(lambda task: torch.cat((task.goal_pos, task.goal_rot), dim=-1), 7),
-        "goal_rel_rot": ObsTerm(attrgetter("goal_rel_rot"), 4),
+        "goal_rel_rot": ObsTerm(lambda task: task.goal_rel_rot, 4),
         "fingertip_pos": ObsTerm(lambda task: task.fingertip_state[..., 0:3].reshape(task.num_envs, -1), 3 * n_tips),
         "fingertip_state": ObsTerm(lambda task: task.fingertip_state.reshape(task.num_envs, -1), 13 * n_tips),
-        "fingertip_force_torque": ObsTerm(attrgetter("fingertip_force_torque"), 6 * n_tips, FORCE_TORQUE_OBS_SCALE),
-        "actions": ObsTerm(attrgetter("actions"), NUM_ACTIONS),
+        "fingertip_force_torque": ObsTerm(lambda task: task.fingertip_force_torque, 6 * n_tips, FORCE_TORQUE_OBS_SCALE),
+        "actions": ObsTerm(lambda task: task.actions, NUM_ACTIONS),
     }
     layouts = {
         "openai": ("fingertip_pos", "object_pos", "goal_rel_rot", "actions"),
@@ -96,7 +95,7 @@ def reward_terms(env: dict) -> dict[str, tuple[RewardFunction, float]]:
     """IsaacGymEnvs' reward as terms; weights from the yaml (a zero weight drops a term)."""
     timeout_penalty = 0.5 * float(env["fallPenalty"]) if int(env["maxConsecutiveSuccesses"]) > 0 else 0.0
     return {
-        "goal_dist": (attrgetter("goal_dist"), float(env["distRewardScale"])),
+        "goal_dist": (lambda task: task.goal_dist, float(env["distRewardScale"])),
         "rot": (lambda task: 1.0 / (torch.abs(task.rot_dist) + task.rot_eps), float(env["rotRewardScale"])),
         "action_penalty": (lambda task: torch.sum(task.actions**2, dim=-1), float(env["actionPenaltyScale"])),
         "reach_goal_bonus": (lambda task: task.goal_reached.float(), float(env["reachGoalBonus"])),
