@@ -2,7 +2,11 @@
 
 import copy
 import importlib.util
+import json
 import math
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,6 +16,7 @@ from omegaconf import OmegaConf
 from isaac_rl import CFG_ROOT, tasks
 from isaac_rl.sim import shadow_hand as hand_scene
 from isaac_rl.tasks.shadow_hand import rotation_distance, running_consecutive_successes
+from isaac_rl.utils.run_dirs import newest_run_dir
 
 needs_hands = pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None, reason='needs pip install -e ".[hands]"')
 
@@ -182,13 +187,23 @@ def test_evaluate_reports_the_goals_reached_per_played_episode():
 
 
 @needs_hands
-def test_a_tiny_training_run_logs_consecutive_successes(tmp_path):
+def test_a_tiny_training_run_logs_consecutive_successes_and_its_policy_plays(tmp_path):
     result = run_train(
         "task=ShadowHand", "num_envs=4", "max_iterations=2", "headless=True", "train.params.config.minibatch_size=32",
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "consecutive_successes" in result.stdout
+    assert re.search(r"^epoch 2/2: .*consecutive_successes \d", result.stdout, re.M), result.stdout[-2000:]
+    checkpoint = next(newest_run_dir(tmp_path / "runs" / "ShadowHand").glob("nn/last_ShadowHand_ep_2*.pth"))
+    played = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "evaluate.py"), "task=ShadowHand", f"checkpoint={checkpoint}", "num_envs=4",
+         "task.env.maxEpisodeLength=30"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert played.returncode == 0, played.stdout[-2000:] + played.stderr[-2000:]
+    summary = json.loads(played.stdout.strip().splitlines()[-1])
+    assert summary["episodes"] == 4 and summary["consecutive_successes"] >= 0.0
+    assert re.search(r"^ShadowHand: 4 episodes on 4 envs .*consecutive successes \d+\.\d\d", played.stdout, re.M)
 
 
 # -- MuJoCo Warp ----------------------------------------------------------------
