@@ -1,4 +1,4 @@
-"""A filmstrip PNG of a ShadowHand policy turning the cube, the goal cube beside the hand.
+"""A filmstrip PNG of a ShadowHand policy turning the cube, the goal cube beyond the fingertips.
 
     python scripts/export_policy.py task=ShadowHand checkpoint=runs/ShadowHand/<run>/nn/ShadowHand.pth out=exported/
     python scripts/render_hand_filmstrip.py --policy exported/policy.pt --out docs/shadow_hand_filmstrip.png

@@ -13,8 +13,8 @@ actuators as they are, drops its sensors (joint positions duplicate qpos,
 touch sensors go unused), moves its mount so that OpenAI's cube spot lies at
 `CUBE_START`, and adds this project's parts:
 - `cube`: a free 5 cm box (OpenAI's size and density) that collides with the hand;
-- `goal`: a free, translucent cube showing the goal orientation beside the
-  hand; it collides with nothing and gravity compensation holds it in place;
+- `goal`: a free, translucent cube showing the goal orientation beyond the
+  fingertips; it collides with nothing and gravity compensation holds it in place;
 - optionally force and torque sensors at the five fingertips (`<finger>_force`,
   `<finger>_torque`), IsaacGym's fingertip force sensors;
 - a visual floor and a light; solver settings from the task.
@@ -35,7 +35,7 @@ _CUBE_FROM_MOUNT = (0.0, -0.38, 0.05)
 CUBE_START = (0.0, 0.0, 0.5)
 CUBE_HALF_SIZE = 0.025
 CUBE_DENSITY = 567.0
-# the goal cube is drawn here, beyond the fingertips (IsaacGymEnvs draws it beside the hand too)
+# the goal cube is drawn here, beyond the fingertips (IsaacGymEnvs draws it beside the hand)
 GOAL_MARKER_OFFSET = (0.1, -0.2, 0.06)
 CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
 

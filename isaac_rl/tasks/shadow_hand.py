@@ -244,7 +244,7 @@ class ShadowHand(VecTask):
 
     # -- resets --------------------------------------------------------------
     def reset_goals(self, env_mask: torch.Tensor) -> None:
-        """A new random goal orientation where `env_mask` is set; the marker beside the hand shows it."""
+        """A new random goal orientation where `env_mask` is set; the goal cube beyond the fingertips shows it."""
         self.goal_rot.copy_(torch.where(env_mask[:, None], random_orientation(self.x_axis, self.y_axis), self.goal_rot))
         marker = torch.zeros((self.num_envs, 13), device=self.device)
         marker[:, 0:3] = self.goal_marker_pos
