@@ -42,5 +42,7 @@ setup(
         "rsl_rl": ["rsl-rl-lib>=5.5,<6"],
         # optional: trainer=skrl trains with skrl's PPO
         "skrl": ["skrl>=2.1,<3"],
+        # optional: task=ShadowHand reads OpenAI's Shadow Hand model from gymnasium-robotics' package files
+        "hands": ["gymnasium-robotics>=1.4"],
     },
 )

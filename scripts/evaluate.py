@@ -10,7 +10,8 @@ each episode counts once, so short failed episodes are not over-counted. The
 physics runs where `sim_device` says (CUDA when present).
 
 Prints the episodes played, their mean reward and length, the success rate
-for tasks that define success (`success_buf`), each per-env statistic in the
+for tasks that define success (`success_buf`), the mean consecutive successes
+(goals reached per episode) for tasks that report them (ShadowHand), each per-env statistic in the
 task's `extras['episode']` as it stood at the episodes' last step (`final
 target_distance`), and the wall-clock time; the last line is the same as JSON.
 """
@@ -66,6 +67,7 @@ def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
         totals["length"] += torch.where(counted, episode_length, 0.0).sum()
         if task.success_buf is not None:
             totals["successes"] += (counted & extras["successes"]).sum()
+        count_goals_reached(totals, extras, counted)
         for key, value in extras.get("episode", {}).items():
             if isinstance(value, torch.Tensor) and value.shape == (n,):
                 totals[f"final_{key}"] = totals.get(f"final_{key}", 0.0) + torch.where(counted, value.float(), 0.0).sum()
@@ -82,9 +84,24 @@ def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
     }
     if task.success_buf is not None:
         result["success_rate"] = totals["successes"].item() / max(played, 1)
+    if "goals_reached" in totals:
+        result["consecutive_successes"] = totals["goals_reached"].item() / max(played, 1)
     # the task's per-env episode statistics, as they stood at each episode's last step
     result.update({key: totals[key].item() / max(played, 1) for key in totals if key.startswith("final_")})
     return result
+
+
+def count_goals_reached(totals: dict[str, torch.Tensor], extras: dict, counted: torch.Tensor) -> None:
+    """Add the goals reached in the episodes counted this step, for tasks that report them (ShadowHand's
+    `extras["goals_reached"]`, per env: its consecutive successes)."""
+    goals = extras.get("goals_reached")
+    if isinstance(goals, torch.Tensor):
+        totals["goals_reached"] = totals.get("goals_reached", 0.0) + torch.where(counted, goals.float(), 0.0).sum()
+
+
+def consecutive_successes_text(result: dict[str, float]) -> str:
+    """`, consecutive successes N` where the task reports goals reached, else nothing."""
+    return f", consecutive successes {result['consecutive_successes']:.2f}" if "consecutive_successes" in result else ""
 
 
 def main(argv: list[str]) -> dict[str, float]:
@@ -110,7 +127,8 @@ def main(argv: list[str]) -> dict[str, float]:
     finals = "".join(f", {key.replace('_', ' ', 1)} {value:.3f}" for key, value in result.items() if key.startswith("final_"))
     print(
         f"{cfg.task_name}: {result['episodes']} episodes on {task.num_envs} envs ({task.sim.describe()}): "
-        f"mean reward {result['mean_reward']:.2f}, mean length {result['mean_length']:.1f}{success}{finals}, {result['seconds']}s"
+        f"mean reward {result['mean_reward']:.2f}, mean length {result['mean_length']:.1f}{success}"
+        f"{consecutive_successes_text(result)}{finals}, {result['seconds']}s"
     )
     print(json.dumps(result))
     return result

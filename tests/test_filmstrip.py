@@ -277,3 +277,26 @@ def test_terrain_filmstrip_draws_one_row_per_tile(rendered, tmp_path):
 def test_terrain_filmstrip_bad_options_say_what_is_accepted(tmp_path, args, message):
     result = subprocess.run([sys.executable, str(TERRAIN_SCRIPT), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+
+
+# -- scripts/render_hand_filmstrip.py ------------------------------------------------------------
+HAND_SCRIPT = REPO_ROOT / "scripts" / "render_hand_filmstrip.py"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None, reason='needs pip install -e ".[hands]"')
+def test_hand_filmstrip_draws_one_row_per_env_from_an_exported_policy(rendered, tmp_path):
+    # any policy of the shipped observation type's shape (full_state: 211 -> 20 joint targets)
+    policy = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(211, 20), torch.nn.Tanh()))
+    policy.save(str(tmp_path / "policy.pt"))
+    out = tmp_path / "strip.png"
+    result = subprocess.run(
+        [sys.executable, str(HAND_SCRIPT), "--policy", str(tmp_path / "policy.pt"), "--rows", "2", "--frames", "2",
+         "--seconds", "0.2", "--width", "48", "--height", "40", "--out", str(out)],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    sheet = read_png(out.read_bytes())
+    gap = filmstrip.GAP
+    assert sheet.shape == (2 * 40 + gap, 2 * 48 + gap, 3)
+    # the two envs' cubes start in different random orientations
+    assert not np.array_equal(sheet[:40, :48], sheet[40 + gap :, :48])

@@ -30,14 +30,19 @@ def resolve_asset(path: str | Path) -> Path:
     raise FileNotFoundError(f"model file {str(path)!r} not found (looked at: {tried})")
 
 
-def load_model(path: str | Path, timestep: float | None = None, heightfield: Heightfield | None = None) -> mujoco.MjModel:
-    """Compile an MJCF file; `timestep` overrides the file's physics step, `heightfield` replaces its floor."""
-    if heightfield is None:
-        model = mujoco.MjModel.from_xml_path(str(resolve_asset(path)))
-    else:
-        spec = mujoco.MjSpec.from_file(str(resolve_asset(path)))
-        replace_floor(spec, heightfield)
+ModelSource = str | Path | mujoco.MjSpec
+"""An MJCF file, or a model composed in code (an `MjSpec` built by a scene function in this package)."""
+
+
+def load_model(source: ModelSource, timestep: float | None = None, heightfield: Heightfield | None = None) -> mujoco.MjModel:
+    """Compile an MJCF file or an MjSpec; `timestep` overrides the model's physics step, `heightfield` replaces its floor."""
+    if isinstance(source, mujoco.MjSpec) or heightfield is not None:
+        spec = source if isinstance(source, mujoco.MjSpec) else mujoco.MjSpec.from_file(str(resolve_asset(source)))
+        if heightfield is not None:
+            replace_floor(spec, heightfield)
         model = spec.compile()
+    else:
+        model = mujoco.MjModel.from_xml_path(str(resolve_asset(source)))
     if timestep is not None:
         if timestep <= 0:
             raise ValueError(f"timestep must be > 0, got {timestep}")

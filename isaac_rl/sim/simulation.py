@@ -30,7 +30,7 @@ from isaac_rl.sim.errors import SimCapacityError, SimNaNError
 from isaac_rl.sim.heightfield import Heightfield
 from isaac_rl.sim.layout import scene_layout
 from isaac_rl.sim.parameters import ModelParameters
-from isaac_rl.sim.model import ModelInfo, describe, load_model
+from isaac_rl.sim.model import ModelInfo, ModelSource, describe, load_model
 from isaac_rl.sim.scene import Scene
 from isaac_rl.utils.torch_math import quat_rotate
 
@@ -54,7 +54,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 class Simulation:
     def __init__(
         self,
-        model_file: str,
+        model_file: ModelSource,
         num_envs: int,
         device: str = "cpu",
         substeps: int = 1,
@@ -68,7 +68,8 @@ class Simulation:
     ) -> None:
         """
         Args:
-            model_file: MJCF path, absolute or relative to `assets/` (or `assets/mjcf/`).
+            model_file: MJCF path, absolute or relative to `assets/` (or `assets/mjcf/`), or a model
+                composed in code by one of this package's scene functions (e.g. `shadow_hand_scene`).
             num_envs: number of independent copies (worlds).
             device: "cpu" or "cuda[:N]".
             substeps: physics steps per `step()`.

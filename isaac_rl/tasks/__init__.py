@@ -21,6 +21,7 @@ TASK_MAP: dict[str, Any] = {
     "FrankaCabinet": "isaac_rl.tasks.franka_cabinet:FrankaCabinet",
     "Anymal": "isaac_rl.tasks.anymal:Anymal",
     "AnymalTerrain": "isaac_rl.tasks.anymal_terrain:AnymalTerrain",
+    "ShadowHand": "isaac_rl.tasks.shadow_hand:ShadowHand",
 }
 
 

@@ -1,0 +1,108 @@
+"""The Shadow Hand holding a cube: OpenAI's hand model from gymnasium-robotics, composed with this project's scene.
+
+The hand (OpenAI's "Learning Dexterity" MJCF, Apache-2.0: 24 joints, the
+distal joints of four fingers coupled to the middle ones by tendons, 20
+position actuators) is read at run time from the installed
+`gymnasium-robotics` package (`pip install -e ".[hands]"`); it is never copied
+here. Only the package's files are located (`importlib.util.find_spec`):
+importing gymnasium_robotics would load its environment registry, slow and
+noisy, for nothing.
+
+The composition (MjSpec) keeps the hand's joints, tendons, contact pairs and
+actuators as they are, drops its sensors (joint positions duplicate qpos,
+touch sensors go unused), moves its mount so that OpenAI's cube spot lies at
+`CUBE_START`, and adds this project's parts:
+- `cube`: a free 5 cm box (OpenAI's size and density) that collides with the hand;
+- `goal`: a free, translucent cube showing the goal orientation beyond the
+  fingertips; it collides with nothing and gravity compensation holds it in place;
+- optionally force and torque sensors at the five fingertips (`<finger>_force`,
+  `<finger>_torque`), IsaacGym's fingertip force sensors;
+- a visual floor and a light; solver settings from the task.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import mujoco
+
+HANDS_EXTRA = 'pip install -e ".[hands]"'
+FINGERS = ("ff", "mf", "rf", "lf", "th")
+FINGERTIP_BODIES = tuple(f"robot0:{finger}distal" for finger in FINGERS)
+# where OpenAI's manipulate_block.xml puts its block, seen from the hand's mount
+_CUBE_FROM_MOUNT = (0.0, -0.38, 0.05)
+CUBE_START = (0.0, 0.0, 0.5)
+CUBE_HALF_SIZE = 0.025
+CUBE_DENSITY = 567.0
+# the goal cube is drawn here, beyond the fingertips (IsaacGymEnvs draws it beside the hand)
+GOAL_MARKER_OFFSET = (0.1, -0.2, 0.06)
+CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
+
+
+def hand_asset_dir() -> Path:
+    """gymnasium-robotics' `envs/assets` folder (hand MJCF in hand/, meshes in stls/hand/); one clear error without it."""
+    spec = importlib.util.find_spec("gymnasium_robotics")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the Shadow Hand model comes from gymnasium-robotics, which is not installed: {HANDS_EXTRA}")
+    assets = Path(next(iter(spec.submodule_search_locations))) / "envs" / "assets"
+    if not (assets / "hand" / "robot.xml").is_file():
+        raise RuntimeError(f"gymnasium-robotics at {assets.parent.parent} has no hand model (envs/assets/hand/robot.xml); {HANDS_EXTRA}")
+    return assets
+
+
+def shadow_hand_scene(
+    iterations: int = 10, ls_iterations: int = 10, cone: str = "pyramidal", impratio: float = 1.0, fingertip_sensors: bool = False
+) -> mujoco.MjSpec:
+    """The hand, the cube and the goal marker as one MjSpec (for `Simulation`); solver settings as given."""
+    if cone not in CONES:
+        raise ValueError(f"cone {cone!r}: accepted {', '.join(CONES)}")
+    if iterations < 1 or ls_iterations < 1:
+        raise ValueError(f"solver iterations and ls_iterations must be >= 1, got {iterations} and {ls_iterations}")
+    assets = hand_asset_dir()
+    hand = assets / "hand"
+    # the hand's own files, included by absolute path: its defaults, tendons, contact pairs and actuators (shared.xml),
+    # its meshes (shared_asset.xml) and its body tree (robot.xml)
+    xml = f"""<mujoco model="shadow_hand_cube">
+  <compiler angle="radian" coordinate="local" meshdir="{assets / 'stls' / 'hand'}"/>
+  <include file="{hand / 'shared.xml'}"/>
+  <asset><include file="{hand / 'shared_asset.xml'}"/></asset>
+  <worldbody><include file="{hand / 'robot.xml'}"/></worldbody>
+</mujoco>"""
+    spec = mujoco.MjSpec.from_string(xml)
+    for sensor in list(spec.sensors):
+        spec.delete(sensor)
+    spec.body("robot0:hand mount").pos = [c - o for c, o in zip(CUBE_START, _CUBE_FROM_MOUNT)]
+    spec.option.iterations = iterations
+    spec.option.ls_iterations = ls_iterations
+    spec.option.cone = CONES[cone]
+    spec.option.impratio = impratio
+
+    world = spec.worldbody
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1, 1, 0.1], rgba=[0.25, 0.3, 0.35, 1], contype=0, conaffinity=0)
+    world.add_light(name="top", pos=[0, 0, 2], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, diffuse=[0.8, 0.8, 0.8])
+    cube = world.add_body(name="cube", pos=list(CUBE_START))
+    cube.add_freejoint(name="cube")
+    cube.add_geom(name="cube", type=mujoco.mjtGeom.mjGEOM_BOX, size=[CUBE_HALF_SIZE] * 3, density=CUBE_DENSITY, condim=4, rgba=[0.9, 0.55, 0.2, 1])
+    _add_face_markers(cube, alpha=1.0)
+    goal = world.add_body(name="goal", pos=[c + o for c, o in zip(CUBE_START, GOAL_MARKER_OFFSET)], gravcomp=1.0)
+    goal.add_freejoint(name="goal")
+    goal.add_geom(
+        name="goal", type=mujoco.mjtGeom.mjGEOM_BOX, size=[CUBE_HALF_SIZE] * 3, mass=0.05, rgba=[0.9, 0.55, 0.2, 0.5], contype=0, conaffinity=0
+    )
+    _add_face_markers(goal, alpha=0.6)
+
+    if fingertip_sensors:
+        for finger in FINGERS:
+            site = f"robot0:S_{finger}tip"
+            spec.add_sensor(name=f"{finger}_force", type=mujoco.mjtSensor.mjSENS_FORCE, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
+            spec.add_sensor(name=f"{finger}_torque", type=mujoco.mjtSensor.mjSENS_TORQUE, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
+    return spec
+
+
+def _add_face_markers(body: mujoco.MjsBody, alpha: float) -> None:
+    """Red, green and blue dots on the +x, +y and +z faces, so that renders show the cube's orientation."""
+    for axis, rgb in enumerate(((0.8, 0.1, 0.1), (0.1, 0.7, 0.1), (0.1, 0.2, 0.8))):
+        pos = [0.0, 0.0, 0.0]
+        pos[axis] = CUBE_HALF_SIZE
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.008, 0, 0], pos=pos, rgba=[*rgb, alpha], contype=0, conaffinity=0, mass=0)
