@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 TASK_MAP: dict[str, Any] = {
     "Cartpole": "isaac_rl.tasks.cartpole:Cartpole",
     "Ant": "isaac_rl.tasks.ant:Ant",
+    "Humanoid": "isaac_rl.tasks.humanoid:Humanoid",
     "HumanoidAMP": "isaac_rl.tasks.humanoid_amp:HumanoidAMP",
     "BallBalance": "isaac_rl.tasks.ball_balance:BallBalance",
     "Quadcopter": "isaac_rl.tasks.quadcopter:Quadcopter",
