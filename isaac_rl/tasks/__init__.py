@@ -22,6 +22,8 @@ TASK_MAP: dict[str, Any] = {
     "FrankaCabinet": "isaac_rl.tasks.franka_cabinet:FrankaCabinet",
     "Anymal": "isaac_rl.tasks.anymal:Anymal",
     "AnymalTerrain": "isaac_rl.tasks.anymal_terrain:AnymalTerrain",
+    "BipedFlat": "isaac_rl.tasks.biped:Biped",
+    "BipedTerrain": "isaac_rl.tasks.biped:Biped",
 }
 
 
