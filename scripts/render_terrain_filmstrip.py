@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from isaac_rl import tasks
 from isaac_rl.tasks.anymal_terrain import AnymalTerrain
 from isaac_rl.terrain import KINDS
 from isaac_rl.terrain.generator import column_kind
@@ -74,19 +75,27 @@ def parse_tiles(text: str, num_levels: int) -> list[tuple[str, int]]:
 
 
 def make_task(
-    tiles: list[tuple[str, int]], last_step: int, device: str = "cpu", pushes: bool = False, backend: str | None = None
+    tiles: list[tuple[str, int]],
+    last_step: int,
+    device: str = "cpu",
+    pushes: bool = False,
+    backend: str | None = None,
+    task_name: str = "AnymalTerrain",
 ) -> AnymalTerrain:
     """One env per tile, curriculum off, long enough for `last_step`; MuJoCo C on the CPU and MuJoCo Warp on a GPU
-    unless `backend` says otherwise (MuJoCo Warp also runs on the CPU)."""
+    unless `backend` says otherwise (MuJoCo Warp also runs on the CPU). `task_name`: AnymalTerrain or a task built on it (BipedTerrain)."""
     backend = backend or ("mujoco" if device == "cpu" else "warp")
-    cfg = compose_config(["task=AnymalTerrain", f"num_envs={len(tiles)}", f"sim_device={device}", f"rl_device={device}", f"physics_backend={backend}"])
+    cfg = compose_config([f"task={task_name}", f"num_envs={len(tiles)}", f"sim_device={device}", f"rl_device={device}", f"physics_backend={backend}"])
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
     task_cfg["env"]["learn"]["pushRobots"] = pushes and task_cfg["env"]["learn"]["pushRobots"]
     task_cfg["env"]["terrain"]["curriculum"] = False
     # the episode's time limit would reset an env mid-rollout
     dt = float(task_cfg["sim"]["dt"]) * int(task_cfg["env"]["controlFrequencyInv"])
     task_cfg["env"]["learn"]["episodeLength_s"] = max(float(task_cfg["env"]["learn"]["episodeLength_s"]), (last_step + 2) * dt)
-    task = AnymalTerrain(task_cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    task_class = tasks.resolve(task_name)
+    if not issubclass(task_class, AnymalTerrain):
+        raise ValueError(f"--task {task_name!r} walks no terrain map; accepted: AnymalTerrain or a task built on it (BipedTerrain)")
+    task = task_class(task_cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
     config = task.terrain.config
     columns = []
     for kind, _ in tiles:
@@ -99,13 +108,19 @@ def make_task(
     return task
 
 
+def walk_forward(task: AnymalTerrain, speed: float) -> None:
+    """Command every env to walk at `speed` m/s along +x without turning (with heading control: heading 0, +x)."""
+    task.commands[:, 0], task.commands[:, 1], task.commands[:, 2] = speed, 0.0, 0.0
+    task.velocity_commands.heading.zero_()
+
+
 def rollout(task: AnymalTerrain, policy: torch.jit.ScriptModule, speed: float, steps: np.ndarray) -> np.ndarray:
     """(frames, envs, nq) poses at the given control steps, every env walking forward at `speed` m/s along +x."""
     obs = task.reset()["obs"]
     poses = {0: task.sim.qpos.clone()}
     with torch.no_grad():
         for step in range(1, int(steps.max()) + 1):
-            task.commands[:, 0], task.commands[:, 1], task.commands[:, 3] = speed, 0.0, 0.0
+            walk_forward(task, speed)
             obs = task.step(policy(obs))[0]["obs"]
             poses[step] = task.sim.qpos.clone()
     return torch.stack([poses[int(s)] for s in steps]).double().numpy()

@@ -1,12 +1,15 @@
 """The biped robot (assets/mjcf/biped_h1like.xml) on both backends, its reward terms on known inputs, BipedFlat and BipedTerrain."""
 
 import copy
+import json
 import re
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import run_train
+from conftest import REPO_ROOT, run_train, step_graph_without_host_sync
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
@@ -18,12 +21,12 @@ FLAT_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "BipedFlat.
 STANDING = {name: float(angle) for name, angle in FLAT_CFG["env"]["defaultJointAngles"].items()}
 
 
-def make_biped(task="BipedFlat", num_envs=2, **learn):
+def make_biped(task="BipedFlat", num_envs=2, device="cpu", backend="mujoco", **learn):
     cfg = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / f"{task}.yaml")) if task != "BipedFlat" else copy.deepcopy(FLAT_CFG)
     cfg["env"]["numEnvs"] = num_envs
     cfg["env"]["learn"].update(learn)
-    cfg["sim"]["backend"] = "mujoco"
-    return tasks.make(task, cfg=cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
+    cfg["sim"]["backend"] = backend
+    return tasks.make(task, cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
 
 
 # -- the model -------------------------------------------------------------------
@@ -49,6 +52,20 @@ def test_the_robot_lands_on_its_soles_and_holds_its_height_under_pd_at_the_stand
     torch.testing.assert_close(feet_load, torch.full((2,), weight), rtol=0.3, atol=0)
     # level and upright enough to stand on: the pelvis's z axis within ~20 degrees of vertical
     assert (sim.root_quat[:, 0] > 0.98).all(), sim.root_quat
+
+
+def test_only_the_sole_spheres_pelvis_and_torso_can_touch_the_ground():
+    # AnymalTerrain's lesson: a capsule reaching into a foot went deep into MuJoCo Warp's heightfield contacts
+    sim = Simulation("mjcf/biped_h1like.xml", 1, "cpu")
+    model = sim.mj_model
+    colliding = {model.geom(g).name for g in range(model.ngeom) if model.geom_contype[g] and model.geom_bodyid[g] > 0}
+    soles = {f"{side}_sole_{end}_{edge}" for side in ("left", "right") for end in ("toe", "heel") for edge in ("in", "out")}
+    assert colliding == soles | {"pelvis", "torso"}
+    # self-collision is off: no robot geom accepts contacts
+    assert not any(model.geom_conaffinity[g] for g in range(model.ngeom) if model.geom_bodyid[g] > 0)
+    for g in range(model.ngeom):
+        if model.geom(g).name in soles:
+            assert model.geom_type[g] == 2 and model.geom_pos[g][2] == pytest.approx(-0.05)  # spheres under the ankle
 
 
 # -- reward terms on known inputs ----------------------------------------------------
@@ -130,8 +147,29 @@ def test_biped_terrain_starts_on_the_curriculum_and_scans_the_ground():
     assert ((env.root_pos[:, 2:3] - env.measured_heights) > 0.6).all()
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("task", ["BipedFlat", "BipedTerrain"])
+def test_the_cuda_step_stays_in_one_graph_without_host_syncs(task):
+    step_graph_without_host_sync(make_biped(task, num_envs=256, device="cuda:0", backend="warp"), 200)
+
+
 def test_biped_flat_trains_two_epochs_on_cpu(tmp_path):
     result = run_train("task=BipedFlat", "num_envs=8", "max_iterations=2", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert re.search(r"^epoch 2/2: .*lin_vel_error", result.stdout, re.M), result.stdout[-2000:]
     assert list(newest_run_dir(tmp_path / "runs" / "BipedFlat").glob("nn/last_BipedFlat_ep_2*.pth"))
+
+
+def test_evaluate_terrain_judges_a_biped_terrain_policy(tmp_path):
+    class Stand(torch.nn.Module):
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(obs.shape[0], 21)  # the PD targets stay at the standing pose
+
+    torch.jit.script(Stand()).save(str(tmp_path / "stand.pt"))
+    args = ("--task", "BipedTerrain", "--kinds", "stairs_up", "--rows", "0", "--envs-per-tile", "2", "--seconds", "1")
+    script = REPO_ROOT / "scripts" / "evaluate_terrain.py"
+    result = subprocess.run([sys.executable, str(script), "--policy", str(tmp_path / "stand.pt"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    tile = json.loads(result.stdout.splitlines()[-1])["stairs_up:0"]
+    # standing still for 1 s: it neither crosses half a tile nor walks far
+    assert tile["crossed"] == 0.0 and tile["mean_distance_m"] < 1.0, tile

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import run_train
+from conftest import run_train, step_graph_without_host_sync
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
@@ -17,11 +17,11 @@ BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "Humanoid.y
 GEARS = [67.5, 67.5, 67.5, 45, 45, 135, 90, 22.5, 22.5, 45, 45, 135, 90, 22.5, 22.5, 67.5, 67.5, 45, 67.5, 67.5, 45]
 
 
-def make_humanoid(num_envs=4, backend="mujoco", **env):
+def make_humanoid(num_envs=4, backend="mujoco", device="cpu", **env):
     cfg = copy.deepcopy(BASE_CFG)
     cfg["env"].update(numEnvs=num_envs, **env)
     cfg["sim"]["backend"] = backend
-    return tasks.make("Humanoid", cfg=cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
+    return tasks.make("Humanoid", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
 
 
 def test_gear_weighted_energy_and_graded_joint_limit_costs():
@@ -75,10 +75,28 @@ def test_feet_carry_the_body_and_a_fallen_humanoid_gets_the_death_cost():
     assert ended.all() and (carried > 300).all(), carried
 
 
+@pytest.mark.gpu
+def test_the_cuda_step_stays_in_one_graph_without_host_syncs():
+    step_graph_without_host_sync(make_humanoid(num_envs=256, backend="warp", device="cuda:0"), 200)
+
+
+@pytest.mark.parametrize("success_speed,succeeded", [(-100.0, True), (100.0, False)])
+def test_an_episode_succeeds_when_it_reaches_the_time_limit_fast_enough(success_speed, succeeded):
+    env = make_humanoid(num_envs=2, maxEpisodeLength=4, successSpeed=success_speed)
+    env.reset()
+    for _ in range(2):
+        extras = env.step(torch.zeros(2, 21))[3]
+        assert not extras["successes"].any()
+    extras = env.step(torch.zeros(2, 21))[3]  # the time limit
+    assert env.timeout_buf.all() and (extras["successes"] == succeeded).all()
+    travelled = env.sim.root_pos[:, 0] - env.start_root_pose[0]
+    torch.testing.assert_close(extras["episode"]["mean_forward_speed"], travelled / (3 * env.dt))
+
+
 def test_humanoid_trains_two_epochs_and_logs_its_speed(tmp_path):
     result = run_train("task=Humanoid", "num_envs=16", "max_iterations=2", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert re.search(r"^epoch 2/2: ", result.stdout, re.M), result.stdout[-2000:]
+    assert re.search(r"^epoch 2/2: .*forward_speed", result.stdout, re.M), result.stdout[-2000:]
     assert list(newest_run_dir(tmp_path / "runs" / "Humanoid").glob("nn/last_Humanoid_ep_2*.pth"))
 
 

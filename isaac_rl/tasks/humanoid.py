@@ -13,6 +13,10 @@ IsaacGymEnvs, so it is `Ant` with these parts replaced:
   proportion to how far past (and to its gear ratio); the rest as Ant
   (progress, up, heading, actions cost); deathCost once the torso falls
   below terminationHeight (0.8 m), which also ends the episode.
+Success (`success_buf`, scripts/evaluate.py's success rate): an episode that
+reaches the time limit at a mean forward speed (x distance from the start
+over the episode's time) of at least successSpeed m/s; that mean speed so far
+is logged as Episode/mean_forward_speed.
 """
 
 from __future__ import annotations
@@ -81,6 +85,16 @@ class Humanoid(ant.Ant):
         self.motor_effort_ratio = self.motor_efforts / self.motor_efforts.max()
         # taken once here, so the step (and its CUDA graph) reads the same array every time
         self.actuator_force = self.sim.actuator_force
+        self.success_speed = float(cfg["env"]["successSpeed"])
+        self.mean_forward_speed = torch.zeros(self.num_envs, device=self.device)
+        self.success_buf = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        self.extras["episode"]["mean_forward_speed"] = self.mean_forward_speed
+
+    def compute_reward(self) -> None:
+        super().compute_reward()
+        elapsed = self.progress_buf.clamp(min=1) * self.dt
+        self.mean_forward_speed.copy_((self.sim.root_pos[:, 0] - self.start_root_pose[0]) / elapsed)
+        self.success_buf.copy_(self.timeout_buf.bool() & (self.mean_forward_speed >= self.success_speed))
 
     @property
     def dof_force(self) -> torch.Tensor:
