@@ -114,6 +114,7 @@ def test_joint_deviation_and_soft_joint_limits():
 def test_biped_flat_steps_observes_215_and_a_fall_costs_the_termination_penalty():
     env = make_biped(num_envs=2, pushRobots=False)
     assert env.num_observations == 215 and env.num_actions == 21
+    assert env.sim.mj_model.nhfield == 0  # the floor plane stands for the level map
     obs = env.reset()["obs"]
     assert obs.shape == (2, 215) and torch.isfinite(obs).all()
     # every action at -1: the PD targets fold the robot; the fall ends the episode with -200 x dt
@@ -143,6 +144,7 @@ def test_biped_terrain_starts_on_the_curriculum_and_scans_the_ground():
     obs, *_ = env.step(torch.zeros(4, 21))
     assert obs["obs"].shape == (4, 215)
     assert (env.terrain_levels == 0).all() and env.terrain.config.num_levels == 10
+    assert env.sim.mj_model.nhfield > 0
     # the heights are read around each pelvis: ground well below it
     assert ((env.root_pos[:, 2:3] - env.measured_heights) > 0.6).all()
 

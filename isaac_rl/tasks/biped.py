@@ -4,7 +4,8 @@ The robot is assets/mjcf/biped_h1like.xml (Unitree H1's facts, 6-DoF legs,
 torso yaw, 4-DoF arms; 21 PD position actuators). The task is AnymalTerrain
 (isaac_rl/tasks/anymal_terrain.py: the terrain map and its curriculum, the
 height scan, pushes) with this robot's joints, feet and terms; BipedFlat is
-its config on one flat level without curriculum (cfg/task/BipedFlat.yaml),
+its config on one level of flat ground without curriculum, simulated as the
+model's floor plane (cfg/task/BipedFlat.yaml),
 BipedTerrain on the map's ten levels of slopes, stairs and obstacles.
 Commands: forward and sideways velocity and a yaw rate (BipedFlat) or a
 heading (BipedTerrain), drawn when an episode starts and every
@@ -28,15 +29,17 @@ humanoids.
 Differences from Isaac Lab's H1 tasks: no undesired-contacts term (only
 the feet, pelvis and torso collide, and a pelvis or torso contact ends the
 episode); the joint-limit cost covers every joint (Isaac Lab: ankles);
-rewards clipped at 0 (legged_gym); the flat ground is a heightfield.
+rewards clipped at 0 (legged_gym).
 """
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
+from isaac_rl.sim import Simulation
 from isaac_rl.tasks.anymal_terrain import AnymalTerrain
 from isaac_rl.tasks.base import locomotion
 from isaac_rl.tasks.base.commands import VelocityCommands
@@ -150,6 +153,19 @@ class Biped(AnymalTerrain):
         lower, upper = self.sim.dof_limits.unbind(1)
         middle, half_range = (lower + upper) / 2, (upper - lower) / 2
         self.soft_dof_lower, self.soft_dof_upper = middle - SOFT_LIMIT * half_range, middle + SOFT_LIMIT * half_range
+
+    def create_sim(self) -> Simulation:
+        """BipedFlat's map (`env.terrain.plane`) is all level ground at z = 0: the model's floor plane stands for it,
+        without the heightfield's prism-by-prism collisions (a fifth of the physics' speed for AnymalTerrain)."""
+        if not self.cfg["env"]["terrain"].get("plane", False):
+            return super().create_sim()
+        if np.any(self.terrain.heightfield.heights != 0.0):
+            raise ValueError("env.terrain.plane: true needs a map of level ground (numLevels: 1, terrainKinds: [smooth_slope])")
+        terrain, self.terrain = self.terrain, None  # LeggedTask builds the sim on self.terrain's heightfield, if any
+        try:
+            return super().create_sim()
+        finally:
+            self.terrain = terrain
 
     def make_commands(self, ranges: dict) -> VelocityCommands:
         learn = self.cfg["env"]["learn"]
