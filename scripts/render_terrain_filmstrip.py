@@ -1,4 +1,4 @@
-"""A filmstrip PNG of an AnymalTerrain policy walking over chosen tiles of the terrain.
+"""A filmstrip PNG of a terrain policy (AnymalTerrain, BipedTerrain) walking over chosen tiles of the terrain.
 
     python scripts/export_policy.py task=AnymalTerrain checkpoint=runs/AnymalTerrain/<run>/nn/AnymalTerrain.pth out=exported/
     python scripts/render_terrain_filmstrip.py --policy exported/policy.pt --out docs/anymal_terrain_filmstrip.png
@@ -6,6 +6,7 @@
 Options:
     --policy PT         TorchScript policy written by scripts/export_policy.py (observations in, actions out)
     --out PNG           the image to write (default: anymal_terrain_filmstrip.png)
+    --task T            the task it was trained on: AnymalTerrain (default) or one built on it (BipedTerrain)
     --tiles K:L,...     one row per tile: terrain kind K (isaac_rl/terrain KINDS) at row (level) L
                         (default smooth_slope:5,stairs_up:3,stairs_down:3,discrete_obstacles:5)
     --speed V           commanded forward velocity, m/s, heading +x (default 1.0)
@@ -55,7 +56,7 @@ CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION = 3.0, 90.0, -15.0
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, kind, default in (
-        ("--policy", str, ""), ("--out", str, "anymal_terrain_filmstrip.png"), ("--tiles", str, DEFAULT_TILES),
+        ("--policy", str, ""), ("--out", str, "anymal_terrain_filmstrip.png"), ("--task", str, "AnymalTerrain"), ("--tiles", str, DEFAULT_TILES),
         ("--speed", float, 1.0), ("--frames", int, 8), ("--seconds", float, 6.0), ("--width", int, 320), ("--height", int, 240),
         ("--seed", int, 0),
     ):  # fmt: skip
@@ -135,13 +136,15 @@ def render_rows(model: mujoco.MjModel, poses: np.ndarray, width: int, height: in
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     if not args.policy or not Path(args.policy).is_file():
-        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task=AnymalTerrain checkpoint=...")
-    task_cfg = compose_config(["task=AnymalTerrain"]).task
+        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task={args.task} checkpoint=...")
+    task_cfg = compose_config([f"task={args.task}"]).task
+    if "terrain" not in task_cfg.env:
+        raise ValueError(f"--task {args.task!r} walks no terrain map; accepted: AnymalTerrain or a task built on it (BipedTerrain)")
     dt = float(task_cfg.sim.dt) * int(task_cfg.env.controlFrequencyInv)
     steps = frame_steps(args.frames, args.seconds, dt)
     tiles = parse_tiles(args.tiles, int(task_cfg.env.terrain.numLevels))
     set_seed(args.seed)
-    task = make_task(tiles, int(steps.max()))
+    task = make_task(tiles, int(steps.max()), task_name=args.task)
     policy = torch.jit.load(args.policy, map_location="cpu")
     poses = rollout(task, policy, args.speed, steps)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
