@@ -14,12 +14,13 @@ Observations (215): base velocities, gravity, command, joint positions from
 the standing pose and velocities (75 - 21), 140 ground heights around the
 pelvis, the last actions (21). Actions (21): PD targets, standing pose +
 actionScale x action.
-Reward, per second (each term x dt), clipped at 0 as legged_gym's: Isaac
+Reward, per second (each term x dt), not clipped at 0 (as Isaac Lab;
+`onlyPositiveRewards: true` clips it as legged_gym does): Isaac
 Lab's H1 velocity terms (`REWARD_TERMS`) with the biped ones here: feet air
 time in single stance (`feet_air_time_biped`), feet sliding, joint deviation
 from the standing pose for hips (yaw, roll), arms and torso, joint limits;
-after the clip, terminationRewardScale x dt when a fall ends the episode
-(legged_gym adds it the same way). An episode ends when the pelvis or torso
+and, after any clip, terminationRewardScale x dt when a fall ends the
+episode (legged_gym adds it the same way). An episode ends when the pelvis or torso
 touches the ground, when the pelvis is less than terminationHeight above the
 ground, or after episodeLength_s. With pushRobots, every pushInterval_s all
 bases get a random horizontal velocity in +-pushVelocity m/s;
@@ -28,8 +29,7 @@ humanoids.
 
 Differences from Isaac Lab's H1 tasks: no undesired-contacts term (only
 the feet, pelvis and torso collide, and a pelvis or torso contact ends the
-episode); the joint-limit cost covers every joint (Isaac Lab: ankles);
-rewards clipped at 0 (legged_gym).
+episode); the joint-limit cost covers every joint (Isaac Lab: ankles).
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ class Biped(AnymalTerrain):
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         dev, n = self.device, self.num_envs
-        # weighted by dt like the other terms; added after the clip at 0
+        # weighted by dt like the other terms; added after any clip at 0
         self.termination_reward = float(learn["terminationRewardScale"]) * self.dt
         self.feet_contact_time = torch.zeros((n, len(FEET)), device=dev)
         self.joint_groups = {name: torch.tensor(ids, device=dev) for name, ids in JOINT_GROUPS.items()}
