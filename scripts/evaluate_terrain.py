@@ -1,10 +1,11 @@
-"""Where an AnymalTerrain policy stops: per terrain kind and row, how far it walks across its tile and how often it falls.
+"""Where a terrain policy (AnymalTerrain, BipedTerrain) stops: per terrain kind and row, how far it walks across its tile and how often it falls.
 
     python scripts/export_policy.py task=AnymalTerrain checkpoint=runs/AnymalTerrain/<run>/nn/AnymalTerrain.pth out=exported/
     python scripts/evaluate_terrain.py --policy exported/policy.pt
 
 Options:
     --policy PT          TorchScript policy written by scripts/export_policy.py
+    --task T             the task it was trained on: AnymalTerrain (default) or one built on it (BipedTerrain)
     --kinds K,...        terrain kinds (isaac_rl/terrain KINDS) (default: the map's five kinds but stepping stones)
     --rows L,...         rows (levels) (default: all)
     --envs-per-tile N    envs started on each tile (default 4)
@@ -42,7 +43,7 @@ from isaac_rl.utils.config import compose_config
 from isaac_rl.utils.seeding import set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from render_terrain_filmstrip import make_task  # noqa: E402
+from render_terrain_filmstrip import make_task, walk_forward  # noqa: E402
 
 DEFAULT_KINDS = ("smooth_slope", "rough_slope", "stairs_up", "stairs_down", "discrete_obstacles")
 
@@ -50,6 +51,7 @@ DEFAULT_KINDS = ("smooth_slope", "rough_slope", "stairs_up", "stairs_down", "dis
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", default="")
+    parser.add_argument("--task", default="AnymalTerrain")
     parser.add_argument("--kinds", default=",".join(DEFAULT_KINDS))
     parser.add_argument("--rows", default="")
     parser.add_argument("--envs-per-tile", type=int, default=4)
@@ -71,11 +73,12 @@ def evaluate(
     device: str,
     pushes: bool,
     backend: str | None = None,
+    task_name: str = "AnymalTerrain",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Per env: distance from the start when it crossed half a tile, ended, or the time ran out (capped at half a
     tile), whether it ended before crossing, and the speed its command asked for; and half a tile (m).
     `speed` None: the commands the task draws, as in training."""
-    task = make_task(tiles, steps, device, pushes, backend)
+    task = make_task(tiles, steps, device, pushes, backend, task_name)
     half_tile = task.terrain.config.map_length / 2
     obs = task.reset()["obs"]
     start = task.sim.qpos[:, :2].clone()
@@ -86,7 +89,7 @@ def evaluate(
     with torch.no_grad():
         for _ in range(steps):
             if speed is not None:
-                task.commands[:, 0], task.commands[:, 1], task.velocity_commands.heading[:] = speed, 0.0, 0.0
+                walk_forward(task, speed)
             last = (task.sim.qpos[:, :2] - start).norm(dim=1)
             obs, _, resets, _ = task.step(policy(obs))
             obs = obs["obs"]
@@ -102,8 +105,10 @@ def evaluate(
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     if not args.policy or not Path(args.policy).is_file():
-        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task=AnymalTerrain checkpoint=...")
-    task_cfg = compose_config(["task=AnymalTerrain"]).task
+        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task={args.task} checkpoint=...")
+    task_cfg = compose_config([f"task={args.task}"]).task
+    if "terrain" not in task_cfg.env:
+        raise ValueError(f"--task {args.task!r} walks no terrain map; accepted: AnymalTerrain or a task built on it (BipedTerrain)")
     num_levels = int(task_cfg.env.terrain.numLevels)
     kinds = args.kinds.split(",")
     rows = [int(r) for r in args.rows.split(",")] if args.rows else list(range(num_levels))
@@ -114,7 +119,9 @@ def main(argv: list[str]) -> None:
     set_seed(args.seed)
     speed = None if args.commands == "train" else args.speed
     policy = torch.jit.load(args.policy, map_location=args.device)
-    reached, fell, command_speed, half_tile = evaluate(policy, tiles, speed, round(args.seconds / dt), args.device, args.pushes, args.backend)
+    reached, fell, command_speed, half_tile = evaluate(
+        policy, tiles, speed, round(args.seconds / dt), args.device, args.pushes, args.backend, args.task
+    )
     demoted = (reached < half_tile) & (reached < 0.25 * command_speed * args.seconds)
     report = {}
     for kind in kinds:

@@ -1,4 +1,4 @@
-"""A filmstrip PNG of an AnymalTerrain policy walking over chosen tiles of the terrain.
+"""A filmstrip PNG of a terrain policy (AnymalTerrain, BipedTerrain) walking over chosen tiles of the terrain.
 
     python scripts/export_policy.py task=AnymalTerrain checkpoint=runs/AnymalTerrain/<run>/nn/AnymalTerrain.pth out=exported/
     python scripts/render_terrain_filmstrip.py --policy exported/policy.pt --out docs/anymal_terrain_filmstrip.png
@@ -6,6 +6,7 @@
 Options:
     --policy PT         TorchScript policy written by scripts/export_policy.py (observations in, actions out)
     --out PNG           the image to write (default: anymal_terrain_filmstrip.png)
+    --task T            the task it was trained on: AnymalTerrain (default) or one built on it (BipedTerrain)
     --tiles K:L,...     one row per tile: terrain kind K (isaac_rl/terrain KINDS) at row (level) L
                         (default smooth_slope:5,stairs_up:3,stairs_down:3,discrete_obstacles:5)
     --speed V           commanded forward velocity, m/s, heading +x (default 1.0)
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from isaac_rl import tasks
 from isaac_rl.tasks.anymal_terrain import AnymalTerrain
 from isaac_rl.terrain import KINDS
 from isaac_rl.terrain.generator import column_kind
@@ -54,7 +56,7 @@ CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION = 3.0, 90.0, -15.0
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, kind, default in (
-        ("--policy", str, ""), ("--out", str, "anymal_terrain_filmstrip.png"), ("--tiles", str, DEFAULT_TILES),
+        ("--policy", str, ""), ("--out", str, "anymal_terrain_filmstrip.png"), ("--task", str, "AnymalTerrain"), ("--tiles", str, DEFAULT_TILES),
         ("--speed", float, 1.0), ("--frames", int, 8), ("--seconds", float, 6.0), ("--width", int, 320), ("--height", int, 240),
         ("--seed", int, 0),
     ):  # fmt: skip
@@ -74,19 +76,27 @@ def parse_tiles(text: str, num_levels: int) -> list[tuple[str, int]]:
 
 
 def make_task(
-    tiles: list[tuple[str, int]], last_step: int, device: str = "cpu", pushes: bool = False, backend: str | None = None
+    tiles: list[tuple[str, int]],
+    last_step: int,
+    device: str = "cpu",
+    pushes: bool = False,
+    backend: str | None = None,
+    task_name: str = "AnymalTerrain",
 ) -> AnymalTerrain:
     """One env per tile, curriculum off, long enough for `last_step`; MuJoCo C on the CPU and MuJoCo Warp on a GPU
-    unless `backend` says otherwise (MuJoCo Warp also runs on the CPU)."""
+    unless `backend` says otherwise (MuJoCo Warp also runs on the CPU). `task_name`: AnymalTerrain or a task built on it (BipedTerrain)."""
     backend = backend or ("mujoco" if device == "cpu" else "warp")
-    cfg = compose_config(["task=AnymalTerrain", f"num_envs={len(tiles)}", f"sim_device={device}", f"rl_device={device}", f"physics_backend={backend}"])
+    cfg = compose_config([f"task={task_name}", f"num_envs={len(tiles)}", f"sim_device={device}", f"rl_device={device}", f"physics_backend={backend}"])
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
     task_cfg["env"]["learn"]["pushRobots"] = pushes and task_cfg["env"]["learn"]["pushRobots"]
     task_cfg["env"]["terrain"]["curriculum"] = False
     # the episode's time limit would reset an env mid-rollout
     dt = float(task_cfg["sim"]["dt"]) * int(task_cfg["env"]["controlFrequencyInv"])
     task_cfg["env"]["learn"]["episodeLength_s"] = max(float(task_cfg["env"]["learn"]["episodeLength_s"]), (last_step + 2) * dt)
-    task = AnymalTerrain(task_cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    task_class = tasks.resolve(task_name)
+    if not issubclass(task_class, AnymalTerrain):
+        raise ValueError(f"--task {task_name!r} walks no terrain map; accepted: AnymalTerrain or a task built on it (BipedTerrain)")
+    task = task_class(task_cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
     config = task.terrain.config
     columns = []
     for kind, _ in tiles:
@@ -99,13 +109,19 @@ def make_task(
     return task
 
 
+def walk_forward(task: AnymalTerrain, speed: float) -> None:
+    """Command every env to walk at `speed` m/s along +x without turning (with heading control: heading 0, +x)."""
+    task.commands[:, 0], task.commands[:, 1], task.commands[:, 2] = speed, 0.0, 0.0
+    task.velocity_commands.heading.zero_()
+
+
 def rollout(task: AnymalTerrain, policy: torch.jit.ScriptModule, speed: float, steps: np.ndarray) -> np.ndarray:
     """(frames, envs, nq) poses at the given control steps, every env walking forward at `speed` m/s along +x."""
     obs = task.reset()["obs"]
     poses = {0: task.sim.qpos.clone()}
     with torch.no_grad():
         for step in range(1, int(steps.max()) + 1):
-            task.commands[:, 0], task.commands[:, 1], task.velocity_commands.heading[:] = speed, 0.0, 0.0
+            walk_forward(task, speed)
             obs = task.step(policy(obs))[0]["obs"]
             poses[step] = task.sim.qpos.clone()
     return torch.stack([poses[int(s)] for s in steps]).double().numpy()
@@ -120,13 +136,15 @@ def render_rows(model: mujoco.MjModel, poses: np.ndarray, width: int, height: in
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     if not args.policy or not Path(args.policy).is_file():
-        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task=AnymalTerrain checkpoint=...")
-    task_cfg = compose_config(["task=AnymalTerrain"]).task
+        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task={args.task} checkpoint=...")
+    task_cfg = compose_config([f"task={args.task}"]).task
+    if "terrain" not in task_cfg.env:
+        raise ValueError(f"--task {args.task!r} walks no terrain map; accepted: AnymalTerrain or a task built on it (BipedTerrain)")
     dt = float(task_cfg.sim.dt) * int(task_cfg.env.controlFrequencyInv)
     steps = frame_steps(args.frames, args.seconds, dt)
     tiles = parse_tiles(args.tiles, int(task_cfg.env.terrain.numLevels))
     set_seed(args.seed)
-    task = make_task(tiles, int(steps.max()))
+    task = make_task(tiles, int(steps.max()), task_name=args.task)
     policy = torch.jit.load(args.policy, map_location="cpu")
     poses = rollout(task, policy, args.speed, steps)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

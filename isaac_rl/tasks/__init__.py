@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 TASK_MAP: dict[str, Any] = {
     "Cartpole": "isaac_rl.tasks.cartpole:Cartpole",
     "Ant": "isaac_rl.tasks.ant:Ant",
+    "Humanoid": "isaac_rl.tasks.humanoid:Humanoid",
     "HumanoidAMP": "isaac_rl.tasks.humanoid_amp:HumanoidAMP",
     "BallBalance": "isaac_rl.tasks.ball_balance:BallBalance",
     "Quadcopter": "isaac_rl.tasks.quadcopter:Quadcopter",
@@ -22,6 +23,8 @@ TASK_MAP: dict[str, Any] = {
     "Anymal": "isaac_rl.tasks.anymal:Anymal",
     "AnymalTerrain": "isaac_rl.tasks.anymal_terrain:AnymalTerrain",
     "ShadowHand": "isaac_rl.tasks.shadow_hand:ShadowHand",
+    "BipedFlat": "isaac_rl.tasks.biped:Biped",
+    "BipedTerrain": "isaac_rl.tasks.biped:Biped",
 }
 
 

@@ -42,19 +42,22 @@ AT_LIMIT = 0.99
 
 def observation_group(env: dict) -> ObservationGroup:
     """The 60 observations, in the order of the module docstring."""
-    return ObservationGroup(
-        {
-            "torso_height": ObsTerm(lambda task: task.sim.root_pos[:, 2:3], 1),
-            "base_lin_vel": ObsTerm(attrgetter("base_lin_vel"), 3),
-            "base_ang_vel": ObsTerm(lambda task: task.sim.root_ang_vel_local, 3),
-            "yaw_roll_angle_to_target": ObsTerm(attrgetter("yaw_roll_angle_to_target"), 3),
-            "up_heading_proj": ObsTerm(lambda task: torch.stack((task.up_proj, task.heading_proj), dim=-1), 2),
-            "dof_pos": ObsTerm(attrgetter("dof_pos_unit"), NUM_DOFS),
-            "dof_vel": ObsTerm(attrgetter("dof_vel_scaled"), NUM_DOFS),
-            "foot_force_torques": ObsTerm(attrgetter("foot_force_torques"), 6 * len(FEET), float(env["contactForceScale"])),
-            "actions": ObsTerm(attrgetter("actions"), NUM_DOFS),
-        }
-    )
+    return ObservationGroup(observation_terms(env, NUM_DOFS, len(FEET)))
+
+
+def observation_terms(env: dict, num_dofs: int, num_feet: int) -> dict[str, ObsTerm]:
+    """The runner's terms (shared with Humanoid, which adds to them) for `num_dofs` joints and `num_feet` force/torque sensor pairs."""
+    return {
+        "torso_height": ObsTerm(lambda task: task.sim.root_pos[:, 2:3], 1),
+        "base_lin_vel": ObsTerm(attrgetter("base_lin_vel"), 3),
+        "base_ang_vel": ObsTerm(lambda task: task.sim.root_ang_vel_local, 3, float(env.get("angularVelocityScale", 1.0))),
+        "yaw_roll_angle_to_target": ObsTerm(attrgetter("yaw_roll_angle_to_target"), 3),
+        "up_heading_proj": ObsTerm(lambda task: torch.stack((task.up_proj, task.heading_proj), dim=-1), 2),
+        "dof_pos": ObsTerm(attrgetter("dof_pos_unit"), num_dofs),
+        "dof_vel": ObsTerm(attrgetter("dof_vel_scaled"), num_dofs),
+        "foot_force_torques": ObsTerm(attrgetter("foot_force_torques"), 6 * num_feet, float(env["contactForceScale"])),
+        "actions": ObsTerm(attrgetter("actions"), num_dofs),
+    }
 
 
 def reward_terms(env: dict) -> dict[str, tuple[RewardFunction, float]]:
@@ -77,6 +80,13 @@ def heading_bonus(task) -> torch.Tensor:
 
 
 class Ant(VecTask):
+    # what Humanoid, the same runner on another body, replaces
+    num_dofs = NUM_DOFS
+    foot_sensors = FOOT_SENSORS
+    default_asset = "mjcf/ant.xml"
+    observation_group = staticmethod(observation_group)
+    reward_terms = staticmethod(reward_terms)
+
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
         env = cfg["env"]
         # a torso below terminationHeight ends the episode, with deathCost for the step's reward
@@ -85,18 +95,18 @@ class Ant(VecTask):
         target = env.get("target", [1000.0, 0.0, 0.0])
         if len(target) != 3:
             raise ValueError(f"env.target must be an [x, y, z] position, got {target!r}")
-        self.observations = observation_group(env)
+        self.observations = self.observation_group(env)
         env["numObservations"] = self.observations.size
-        env["numActions"] = NUM_DOFS
+        env["numActions"] = self.num_dofs
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         n, dev = self.num_envs, self.device
         self.observations.to(dev)
-        self.rewards = RewardTerms(reward_terms(env), n, dev)
+        self.rewards = RewardTerms(self.reward_terms(env), n, dev)
         try:
-            self.foot_sensor_columns = self.sim.sensor_columns(FOOT_SENSORS)
+            self.foot_sensor_columns = self.sim.sensor_columns(self.foot_sensors)
         except KeyError as error:
-            raise ValueError(f"the Ant model needs force and torque sensors named {list(FOOT_SENSORS)}: {error}") from None
+            raise ValueError(f"the {type(self).__name__} model needs force and torque sensors named {list(self.foot_sensors)}: {error}") from None
         self.dof_lower, self.dof_upper = self.sim.dof_limits.unbind(1)
         # The file's pose puts the ankles at 0, outside their 30..70 degree
         # range: start from the nearest pose inside the limits instead.
@@ -106,24 +116,25 @@ class Ant(VecTask):
         self.start_potentials = compute_potentials(self.start_root_pose[:3].expand(n, 3), self.targets, self.dt)
         self.potentials = self.start_potentials.clone()
         self.prev_potentials = self.start_potentials.clone()
-        self.actions = torch.zeros((n, NUM_DOFS), device=dev)
+        self.actions = torch.zeros((n, self.num_dofs), device=dev)
         # what observations and rewards both read, refreshed by update_state
         self.base_lin_vel = torch.zeros((n, 3), device=dev)
         self.up_proj, self.heading_proj = torch.zeros(n, device=dev), torch.zeros(n, device=dev)
         self.yaw_roll_angle_to_target = torch.zeros((n, 3), device=dev)
-        self.dof_pos_unit = torch.zeros((n, NUM_DOFS), device=dev)
-        self.dof_vel_scaled = torch.zeros((n, NUM_DOFS), device=dev)
+        self.dof_pos_unit = torch.zeros((n, self.num_dofs), device=dev)
+        self.dof_vel_scaled = torch.zeros((n, self.num_dofs), device=dev)
         # world +x is toward the target: the observer logs this as Episode/forward_speed (m/s)
         self.forward_speed = torch.zeros(n, device=dev)
         self.extras["episode"] = {"forward_speed": self.forward_speed}
         self.extras["episode_sums"] = self.rewards.episode_extras()
 
     def create_sim(self) -> Simulation:
-        sim = self.make_sim(self.cfg["env"].get("asset", "mjcf/ant.xml"))
-        if not sim.info.has_free_root or sim.info.num_dofs != NUM_DOFS or sim.info.nu != NUM_DOFS:
+        asset = self.cfg["env"].get("asset", self.default_asset)
+        sim = self.make_sim(asset)
+        if not sim.info.has_free_root or sim.info.num_dofs != self.num_dofs or sim.info.nu != self.num_dofs:
             raise ValueError(
-                f"the Ant task needs a model with a free root joint and {NUM_DOFS} actuated hinge joints; "
-                f"{self.cfg['env'].get('asset', 'mjcf/ant.xml')!r} has {sim.info.num_dofs} dofs and {sim.info.nu} actuators"
+                f"the {type(self).__name__} task needs a model with a free root joint and {self.num_dofs} actuated hinge joints; "
+                f"{asset!r} has {sim.info.num_dofs} dofs and {sim.info.nu} actuators"
             )
         return sim
 
@@ -163,10 +174,10 @@ class Ant(VecTask):
         self.forward_speed.copy_(self.sim.root_lin_vel[:, 0])
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
-        n = self.num_envs
-        noise = torch.empty((n, NUM_DOFS), device=self.device)
+        n, num_dofs = self.num_envs, self.num_dofs
+        noise = torch.empty((n, num_dofs), device=self.device)
         dof_pos = torch.clamp(self.default_dof_pos + noise.uniform_(-0.2, 0.2), self.dof_lower, self.dof_upper)
-        dof_vel = torch.empty((n, NUM_DOFS), device=self.device).uniform_(-0.1, 0.1)
+        dof_vel = torch.empty((n, num_dofs), device=self.device).uniform_(-0.1, 0.1)
         qpos = torch.cat((self.start_root_pose.expand(n, 7), dof_pos), dim=1)
         qvel = torch.cat((torch.zeros((n, 6), device=self.device), dof_vel), dim=1)
         self.sim.reset_envs(env_mask, qpos, qvel)

@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import torch
 
-from isaac_rl.tasks.anymal import JOINTS, LEGS, NUM_DOFS
+from isaac_rl.tasks.anymal import JOINTS, LEGS
 from isaac_rl.tasks.base import locomotion as terms
 from isaac_rl.tasks.base.commands import VelocityCommands
 from isaac_rl.tasks.base.legged_task import LeggedTask
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.terrain import ANYMAL_SCAN_X, ANYMAL_SCAN_Y, HeightScan, TerrainConfig, generate_terrain, update_terrain_levels
 
-NUM_HEIGHT_POINTS = len(ANYMAL_SCAN_X) * len(ANYMAL_SCAN_Y)
 FEET = tuple(f"{leg}_FOOT" for leg in LEGS)
 KNEES = tuple(f"{leg}_THIGH" for leg in LEGS)
 # a drawn command slower than this (m/s) becomes zero, heading included
@@ -72,6 +71,12 @@ class AnymalTerrain(LeggedTask):
     video_camera = {"distance": 3.0, "azimuth": 150.0, "elevation": -25.0}
     joints = JOINTS
     reward_terms = REWARD_TERMS
+    # what another robot on this terrain (BipedTerrain) replaces: feet, bodies whose
+    # contacts the collision term counts, the body whose contact ends an episode, the height scan's grid
+    feet = FEET
+    knees = KNEES
+    base_body = "base"
+    scan_x, scan_y = ANYMAL_SCAN_X, ANYMAL_SCAN_Y
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
         env = cfg["env"]
@@ -79,12 +84,13 @@ class AnymalTerrain(LeggedTask):
         self.terrain = generate_terrain(TerrainConfig.from_task_cfg(env["terrain"]))
         step_dt = self.step_dt(cfg)
         self.push_interval = max(int(float(learn["pushInterval_s"]) / step_dt + 0.5), 1) if learn["pushRobots"] else 0
+        self.push_velocity = float(learn.get("pushVelocity", 1.0))
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         dev, n = self.device, self.num_envs
-        self.last_actions = torch.zeros((n, NUM_DOFS), device=dev)
-        self.last_dof_vel = torch.zeros((n, NUM_DOFS), device=dev)
-        self.feet_air_time = torch.zeros((n, len(FEET)), device=dev)
+        self.last_actions = torch.zeros((n, len(self.joints)), device=dev)
+        self.last_dof_vel = torch.zeros((n, len(self.joints)), device=dev)
+        self.feet_air_time = torch.zeros((n, len(self.feet)), device=dev)
         self.step_counter = torch.zeros((), dtype=torch.long, device=dev)
 
         # the curriculum: each env's row (level) and column (terrain kind), and where it started
@@ -94,7 +100,7 @@ class AnymalTerrain(LeggedTask):
         self.terrain_levels = torch.randint(0, max_init + 1, (n,), device=dev)
         self.terrain_types = torch.randint(0, config.num_terrains, (n,), device=dev)
         self.env_origins = self.tile_origins[self.terrain_levels, self.terrain_types]
-        self.height_scan = HeightScan(self.terrain.heightfield, ANYMAL_SCAN_X, ANYMAL_SCAN_Y, dev)
+        self.height_scan = HeightScan(self.terrain.heightfield, self.scan_x, self.scan_y, dev)
         self.measured_heights = torch.zeros((n, self.height_scan.num_points), device=dev)
 
         # logged per epoch (Episode/<key>), with the tracking errors and reward terms
@@ -112,9 +118,9 @@ class AnymalTerrain(LeggedTask):
         )
 
     def observation_group(self, learn: dict) -> ObservationGroup:
-        heights = ObsTerm(terms.height_scan, NUM_HEIGHT_POINTS, float(learn["heightMeasurementScale"]), clip=1.0,
+        heights = ObsTerm(terms.height_scan, len(self.scan_x) * len(self.scan_y), float(learn["heightMeasurementScale"]), clip=1.0,
                           noise=float(learn["heightMeasurementNoise"]))  # fmt: skip
-        observations = {**self.proprioception(learn), "heights": heights, "actions": ObsTerm(terms.last_actions, NUM_DOFS)}
+        observations = {**self.proprioception(learn), "heights": heights, "actions": ObsTerm(terms.last_actions, len(self.joints))}
         return ObservationGroup(observations, noise_level=float(learn["noiseLevel"]) if learn["addNoise"] else None)
 
     def make_commands(self, ranges: dict) -> VelocityCommands:
@@ -127,11 +133,11 @@ class AnymalTerrain(LeggedTask):
 
     @property
     def feet_forces(self) -> torch.Tensor:
-        return self.sim.scene.body_contact_forces(FEET)
+        return self.sim.scene.body_contact_forces(self.feet)
 
     @property
     def collision_forces(self) -> torch.Tensor:
-        return self.sim.scene.body_contact_forces(KNEES)
+        return self.sim.scene.body_contact_forces(self.knees)
 
     # -- physics: pushes -------------------------------------------------------
     def post_physics_step(self) -> None:
@@ -143,10 +149,10 @@ class AnymalTerrain(LeggedTask):
         self.last_dof_vel.copy_(self.sim.dof_vel)
 
     def push_robots(self, push: torch.Tensor) -> None:
-        """Where `push` (a bool scalar or (num_envs,)) is set, give the base a random horizontal velocity in +-1 m/s."""
+        """Where `push` (a bool scalar or (num_envs,)) is set, give the base a random horizontal velocity in +-pushVelocity (1 m/s)."""
         actor = self.sim.scene.actor_names[0]
         state = self.sim.scene.actor_root_state(actor)
-        state[:, 0, 7:9] = 2.0 * torch.rand((self.num_envs, 2), device=self.device) - 1.0
+        state[:, 0, 7:9] = self.push_velocity * (2.0 * torch.rand((self.num_envs, 2), device=self.device) - 1.0)
         self.sim.scene.write_root_state(push.expand(self.num_envs), actor, state)
 
     # -- observations and rewards out ----------------------------------------
@@ -157,7 +163,7 @@ class AnymalTerrain(LeggedTask):
     def compute_reward(self) -> None:
         super().compute_reward()
         self.feet_air_time[:] = terms.next_feet_air_time(self)
-        base_contacts = self.sim.scene.body_contact_forces("base")[:, 0]
+        base_contacts = self.sim.scene.body_contact_forces(self.base_body)[:, 0]
         self.reset_buf[:] = (torch.linalg.vector_norm(base_contacts, dim=-1) > terms.CONTACT_THRESHOLD).long()
 
     # -- checkpoints: a resumed run's curriculum goes on where it stopped -------------

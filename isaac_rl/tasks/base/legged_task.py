@@ -7,7 +7,8 @@ PD targets (standing pose + actionScale x action), velocity commands
 velocities and gravity refreshed once per step (`update_state`), and
 IsaacGymEnvs' robot reset (joints at the standing pose x U(0.5, 1.5),
 velocities in +-0.1 rad/s). Rewards are per second of simulated time: each
-weight is its yaml value x dt, and the sum is clipped at 0, as IsaacGymEnvs'.
+weight is its yaml value x dt, and the sum is clipped at 0, as IsaacGymEnvs'
+(`env.learn.onlyPositiveRewards: false` keeps it whole, as Isaac Lab).
 Logged per epoch: each reward term's episode sum (Episode/rew_<name>) and how
 well the commands are tracked (Episode/lin_vel_error in m/s,
 Episode/ang_vel_error in rad/s).
@@ -63,7 +64,7 @@ class LeggedTask(VecTask):
         self.observations.to(dev)
         # IsaacGymEnvs scales each reward term by dt: rewards per second of simulated time
         weights = {name: (fn, float(learn[key]) * self.dt) for name, (fn, key) in self.reward_terms.items()}
-        self.rewards = RewardTerms(weights, n, dev, clip_min=0.0)
+        self.rewards = RewardTerms(weights, n, dev, clip_min=0.0 if learn.get("onlyPositiveRewards", True) else None)
         self.velocity_commands = self.make_commands(env["randomCommandVelocityRanges"])
         self.commands = self.velocity_commands.commands
         self.default_dof_pos = torch.tensor(self.standing_pose, device=dev)
