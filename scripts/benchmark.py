@@ -71,7 +71,7 @@ def parse_args(argv: list[str]) -> tuple[dict[str, int], bool, list[str]]:
         if arg == "--json":
             as_json = True
         elif arg.startswith("-"):
-            raise ValueError(f"unknown option {arg!r}; accepted: --json, {', '.join(f'{k}=N' for k in SETTINGS)} and hydra overrides")
+            raise ValueError(f"unknown option {arg!r}; accepted: --help, --json, {', '.join(f'{k}=N' for k in SETTINGS)} and hydra overrides")
         elif arg.split("=", 1)[0] in SETTINGS and "=" in arg:
             name, value = arg.split("=", 1)
             minimum = SETTINGS[name][1]

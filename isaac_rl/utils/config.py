@@ -80,7 +80,20 @@ def composition_problem(error: HydraException, overrides: list[str]) -> str:
         where = parent or "the top level"
         return f"{given}: unknown key{_closest(leaf, known, parent)}; {where} accepts {', '.join(known)} (a new key needs +{given})"
     first = next((line.strip() for line in text.splitlines() if line.strip() and not line.startswith("See https://hydra")), text)
-    return f"{' '.join(overrides)}: {first}"
+    return f"{_unparsable(overrides) or ' '.join(overrides)}: {first} (expected key=value, as hydra's override grammar)"
+
+
+def _unparsable(overrides: list[str]) -> str | None:
+    """The first override hydra cannot parse on its own, or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except HydraException:
+            return override
+    return None
 
 
 def _closest(name: str, options: list[str], parent: str = "") -> str:
