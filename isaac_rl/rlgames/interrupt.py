@@ -61,5 +61,6 @@ def stop_on_signals() -> Iterator[StopRequest]:
     try:
         yield request
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if request.signum is None:  # after a stop, a second signal still exits at once while the run winds down
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
