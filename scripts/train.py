@@ -2,15 +2,20 @@
 
     python scripts/train.py task=Cartpole
     python scripts/train.py task=Ant num_envs=4096 headless=True
-    python scripts/train.py task=Cartpole test=True checkpoint=runs/Cartpole/<run>/nn/Cartpole.pth
+    python scripts/train.py task=Cartpole test=True              # play the newest Cartpole run's best checkpoint
+    python scripts/train.py task=Cartpole test=True checkpoint=runs/Cartpole/<run>    # or a run's, or a .pth
     python scripts/train.py task=Cartpole resume=True            # continue the newest run after a crash
+    python scripts/train.py task=Cartpole verbose=True           # also rl_games' own output
     python scripts/train.py task=Ant capture_video=True          # mp4 clips of env 0 in runs/Ant/<run>/videos/
     python scripts/train.py task=GymEnv task.env.gym_id=Pendulum-v1
     torchrun --nproc_per_node=2 scripts/train.py multi_gpu=True task=Ant
 
-Each training run writes into a directory of its own, runs/<experiment>/<date>_<time>/.
-The whole config is checked before torch, rl_games or the sim load, so a wrong
-key or value fails in about a second with `error: <key>=<value>: expected ...`.
+Each training run writes into a directory of its own, runs/<experiment>/<date>_<time>/,
+and ends with one summary line. Ctrl-C (or SIGTERM) finishes the epoch, saves it and
+prints the command that continues the run (exit status 130 / 143); a second Ctrl-C
+exits at once. The whole config, the checkpoint, motion file and devices it names are
+checked before torch, rl_games or the sim load, so bad input fails in about a second
+with one line, `error: <key>=<value>: expected ...`. Keys: README.md, cfg/config.yaml.
 """
 
 from __future__ import annotations
@@ -23,15 +28,15 @@ import tempfile
 import time
 from pathlib import Path
 
-# the command's start, for the summary line's wall time
+from omegaconf import DictConfig, OmegaConf
+
+from isaac_rl.rlgames.run_config import check_batch, check_run_config, check_run_files, resolve_run_checkpoint
+from isaac_rl.utils import run_dirs
+from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
+from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
+
+# the command's start (after these light imports), for the summary line's wall time
 STARTED = time.perf_counter()
-
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-
-from isaac_rl.rlgames.run_config import check_batch, check_run_config, check_run_files, resolve_run_checkpoint  # noqa: E402
-from isaac_rl.utils import run_dirs  # noqa: E402
-from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help  # noqa: E402
-from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference  # noqa: E402
 
 
 def _experiment_dir(cfg: DictConfig) -> Path:
@@ -133,7 +138,6 @@ def main(cfg: DictConfig) -> None:
         gym_env.check_train_config(cfg.task_name, cfg.train.params.config.env_name)
     task_class = None if is_gym else tasks.resolve(cfg.task_name)
 
-
     rank = distributed.current_rank(cfg.multi_gpu)
     if cfg.multi_gpu:
         cfg.sim_device = cfg.rl_device = rank.device
@@ -221,7 +225,7 @@ def main(cfg: DictConfig) -> None:
             runner = launch.build_runner(create_env, observers)
         result = launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint, verbose=cfg.verbose)
         if rank.is_main:
-            print(_summary_line(cfg, result, run_dir, launch))
+            print(_summary_line(cfg, result, run_dir))
     finally:
         for observer in observers:
             observer.finish()
@@ -231,11 +235,13 @@ def main(cfg: DictConfig) -> None:
             distributed.shutdown()
 
 
-def _summary_line(cfg: DictConfig, result, run_dir: Path | None, launch) -> str:
+def _summary_line(cfg: DictConfig, result, run_dir: Path | None) -> str:
     """The run's last line: epochs, the best mean reward, the best checkpoint, the run directory, the wall time."""
+    from isaac_rl.rlgames.checkpoint import load_checkpoint
+
     wall = f"{time.perf_counter() - STARTED:.1f}s"
     if cfg.test:
-        state = launch.load_checkpoint(cfg.checkpoint)
+        state = load_checkpoint(cfg.checkpoint)
         trained = f"epoch {state.get('epoch', '?')}"
         best = float(state.get("last_mean_rewards", -1e9))  # rl_games keeps it as a numpy float32
         if best > -1e9:
@@ -279,7 +285,7 @@ def run_command_line(argv: list[str]) -> None:
             print(_interrupted_line(stop, argv), flush=True)
         sys.exit(stop.exit_code)
     except KeyboardInterrupt:
-        print("isaac_rl: interrupted before training started: nothing to save", file=sys.stderr)
+        print("isaac_rl: interrupted (SIGINT), nothing saved", file=sys.stderr)
         sys.exit(130)
 
 

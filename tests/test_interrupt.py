@@ -88,3 +88,12 @@ def test_sigterm_saves_and_exits_143_and_a_second_signal_exits_at_once(tmp_path)
     assert twice.returncode == 130, "".join(lines) + out + err
     assert "SIGINT again: exiting now, nothing saved" in err and "Traceback" not in err, err[-2000:]
     assert not STOPPED.search(out)
+
+
+def test_rl_games_own_agent_stops_the_same_way(tmp_path):
+    (tmp_path / "scripts").symlink_to(REPO_ROOT / "scripts")
+    stock = start_training(tmp_path, *RUN, "train.params.algo.name=a2c_continuous_stock")
+    stdout, stderr = signal_after_epochs(stock, signal.SIGINT, epochs=2)
+    assert stock.returncode == 130 and "Traceback" not in stderr, stdout[-2000:] + stderr[-2000:]
+    match = STOPPED.match(stdout.strip().splitlines()[-1])
+    assert match and load_checkpoint(tmp_path / match.group(3))["epoch"] == int(match.group(2)) >= 2, stdout[-2000:]

@@ -93,13 +93,15 @@ def newest_checkpoint(nn_dir: str | Path) -> Path | None:
     Every checkpoint holds the full training state at the time it was written,
     so the newest one is where training stopped.
     """
-    directory = Path(nn_dir)
-    if not directory.is_dir():
-        return None
-    candidates = [p for p in directory.glob("*.pth") if p.is_file()]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return _newest(_checkpoints(Path(nn_dir)))
+
+
+def _checkpoints(nn_dir: Path) -> list[Path]:
+    return [path for path in nn_dir.glob("*.pth") if path.is_file()] if nn_dir.is_dir() else []
+
+
+def _newest(paths: list[Path]) -> Path | None:
+    return max(paths, key=lambda path: (path.stat().st_mtime_ns, path.name)) if paths else None
 
 
 # What `checkpoint=` (train.py, evaluate.py, export_policy.py) accepts
@@ -108,11 +110,8 @@ CHECKPOINT_FORMS = "a .pth file written by training, a run directory (runs/<expe
 
 def run_checkpoint(run_dir: str | Path) -> Path | None:
     """A run's best checkpoint (`nn/<experiment>.pth`, not a periodic `last_*`), else its newest; None when it has none."""
-    nn_dir = Path(run_dir) / "nn"
-    files = [path for path in nn_dir.glob("*.pth") if path.is_file()] if nn_dir.is_dir() else []
-    best = [path for path in files if not path.name.startswith("last_")]
-    candidates = best or files
-    return max(candidates, key=lambda path: (path.stat().st_mtime_ns, path.name)) if candidates else None
+    files = _checkpoints(Path(run_dir) / "nn")
+    return _newest([path for path in files if not path.name.startswith("last_")] or files)
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, str | None]:
