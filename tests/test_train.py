@@ -66,8 +66,10 @@ def test_play_without_a_checkpoint_takes_the_newest_runs_best_and_says_which(tra
     for form in ([], ["checkpoint=runs/Cartpole"], [f"checkpoint={run_dir}"], [f"checkpoint={run_dir}/nn"]):
         result = run_train("task=Cartpole", "num_envs=4", "test=True", *form, cwd=cwd)
         assert result.returncode == 0, (form, result.stderr[-2000:])
-        assert f"checkpoint: {best} (the best of run {run_dir})" in result.stdout, (form, result.stdout[-2000:])
-        assert PLAYED.match(result.stdout.strip().splitlines()[-1]).group(4) == str(best)
+        said = re.search(r"^checkpoint: (\S+) \(the best of run (\S+)\)$", result.stdout, re.M)
+        assert said and (cwd / said.group(1)).resolve() == best.resolve(), (form, result.stdout[-2000:])
+        assert (cwd / said.group(2)).resolve() == run_dir.resolve()
+        assert PLAYED.match(result.stdout.strip().splitlines()[-1]).group(4) == said.group(1)
 
 
 def test_evaluate_and_export_take_the_same_checkpoint_forms(trained_run):
@@ -78,7 +80,7 @@ def test_evaluate_and_export_take_the_same_checkpoint_forms(trained_run):
         cwd=cwd, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert played.returncode == 0, played.stderr[-2000:]
-    assert json.loads(played.stdout.strip().splitlines()[-1])["checkpoint"] == str(run_dir / "nn" / "Cartpole.pth")
+    assert json.loads(played.stdout.strip().splitlines()[-1])["checkpoint"] == str((run_dir / "nn" / "Cartpole.pth").relative_to(cwd))
     refused = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "export_policy.py"), "task=Cartpole", f"checkpoint={cwd}"],
         cwd=cwd, capture_output=True, text=True, timeout=300,
