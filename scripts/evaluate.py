@@ -25,10 +25,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from isaac_rl.rlgames.run_config import check_run_config, check_run_files, resolve_run_checkpoint
 from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
+
+if TYPE_CHECKING:
+    import torch
 
 # the loop asks the device whether every env is done this often (each ask synchronises)
 CHECK_EVERY = 50

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT, run_train
+from conftest import REPO_ROOT
 
 from isaac_rl.rlgames.run_config import check_batch, check_run_config
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_config, compose_reference
