@@ -257,9 +257,16 @@ def _summary_line(cfg: DictConfig, result, run_dir: Path | None) -> str:
 
 
 def _resume_command(argv: list[str], run: Path) -> str:
-    """The command that continues `run`: this one's overrides, with resume= in place of resume= or checkpoint=."""
+    """The command that continues `run`: this one's launcher and overrides, with resume= in place of resume= or
+    checkpoint=. Under torchrun, torchrun with as many processes per node (and nodes, whose rendezvous options
+    the user knows: `...`)."""
     kept = [arg for arg in argv if arg.split("=", 1)[0].lstrip("+~") not in ("resume", "checkpoint")]
-    return shlex.join(["python", sys.argv[0], *kept, f"resume={run}"])
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    launcher = ["python"]
+    if world > 1:
+        nodes = [f"--nnodes={world // local}", "..."] if world > local else []
+        launcher = ["torchrun", *nodes, f"--nproc_per_node={local}"]
+    return " ".join([shlex.join(launcher).replace("'...'", "..."), shlex.join([sys.argv[0], *kept, f"resume={run}"])])
 
 
 def _interrupted_line(stop, argv: list[str]) -> str:

@@ -1,14 +1,18 @@
 """Ctrl-C (SIGINT) and a scheduler's SIGTERM stop training at an epoch's end, save, and say how to continue."""
 
+import importlib.util
 import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+import torch
 from conftest import REPO_ROOT, run_train
 
 from isaac_rl.rlgames.checkpoint import load_checkpoint
@@ -16,6 +20,12 @@ from isaac_rl.utils.run_dirs import newest_run_dir, run_dirs
 
 RUN = ["task=Cartpole", "num_envs=16", "max_iterations=100000"]
 STOPPED = re.compile(r"^isaac_rl: (SIG\w+) after epoch (\d+): saved (\S+); continue with: (.+)$")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def start_training(cwd: Path, *overrides: str) -> subprocess.Popen:
@@ -97,3 +107,35 @@ def test_rl_games_own_agent_stops_the_same_way(tmp_path):
     assert stock.returncode == 130 and "Traceback" not in stderr, stdout[-2000:] + stderr[-2000:]
     match = STOPPED.match(stdout.strip().splitlines()[-1])
     assert match and load_checkpoint(tmp_path / match.group(3))["epoch"] == int(match.group(2)) >= 2, stdout[-2000:]
+
+
+def test_the_resume_command_repeats_the_launcher_and_the_overrides(monkeypatch):
+    spec = importlib.util.spec_from_file_location("train_script", REPO_ROOT / "scripts" / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    monkeypatch.setattr(sys, "argv", ["scripts/train.py"])
+    argv = ["task=Ant", "checkpoint=runs/Ant/x/nn/Ant.pth", "+train.params.config.gamma=0.98", "hydra.searchpath=[file:///a b]"]
+    run = Path("runs/Ant/2026-01-01_00-00-00")
+    expected = "scripts/train.py task=Ant +train.params.config.gamma=0.98 'hydra.searchpath=[file:///a b]' resume=runs/Ant/2026-01-01_00-00-00"
+    assert train._resume_command(argv, run) == f"python {expected}"
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert train._resume_command(argv, run) == f"torchrun --nproc_per_node=4 {expected}"
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert train._resume_command(argv, run) == f"torchrun --nnodes=2 ... --nproc_per_node=2 {expected}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU (gloo) ranks; GPUs take NCCL")
+def test_sigterm_to_torchrun_stops_every_rank_at_one_epoch_and_rank_0_saves(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+         str(REPO_ROOT / "scripts" / "train.py"), "multi_gpu=True", *RUN],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    stdout, stderr = signal_after_epochs(launcher, signal.SIGTERM, epochs=2)  # torchrun passes it on to its workers
+    stopped = [STOPPED.match(line) for line in stdout.splitlines() if STOPPED.match(line)]
+    assert len(stopped) == 1, stdout[-2000:] + stderr[-3000:]  # rank 0 alone reports
+    epoch, checkpoint = int(stopped[0].group(2)), tmp_path / stopped[0].group(3)
+    assert load_checkpoint(checkpoint)["epoch"] == epoch
+    assert stopped[0].group(4).startswith("torchrun --nproc_per_node=2 ")
