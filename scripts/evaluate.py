@@ -27,7 +27,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from isaac_rl.rlgames.run_config import check_run_config, check_run_files, resolve_run_checkpoint
+from isaac_rl.rlgames.run_config import check_run_config, settle_run_files
 from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
 
@@ -99,10 +99,7 @@ def main(argv: list[str]) -> dict[str, float]:
     episodes, overrides = parse_episodes(overrides_or_help(argv, __doc__))
     cfg = compose_checked([*overrides, "test=True"])
     check_run_config(cfg, compose_reference([*overrides, "test=True"]))
-    note = resolve_run_checkpoint(cfg)  # empty: the experiment's newest run
-    if note:
-        print(note)
-    check_run_files(cfg)
+    settle_run_files(cfg)  # an empty checkpoint: the experiment's newest run
     import torch
 
     from isaac_rl.rlgames.console import rl_games_output

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from isaac_rl.rlgames.run_config import check_run_config, check_run_files, resolve_run_checkpoint
+from isaac_rl.rlgames.run_config import check_run_config, settle_run_files
 from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
 from isaac_rl.utils.config import compose_checked, compose_reference
 
@@ -34,10 +34,7 @@ def main(argv: list[str]) -> Path:
     overrides += ["num_envs=1", "sim_device=cpu", "rl_device=cpu", "test=True"]
     cfg = compose_checked(overrides)
     check_run_config(cfg, compose_reference(overrides))
-    note = resolve_run_checkpoint(cfg)  # empty: the experiment's newest run
-    if note:
-        print(note)
-    check_run_files(cfg)
+    settle_run_files(cfg)  # an empty checkpoint: the experiment's newest run
     if cfg.task.env.get("gym_id"):
         raise ValueError("gymnasium tasks (task.env.gym_id) are not exported; isaac_rl tasks are")
     try:

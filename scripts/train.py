@@ -30,7 +30,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from isaac_rl.rlgames.run_config import check_batch, check_run_config, check_run_files, resolve_run_checkpoint
+from isaac_rl.rlgames.run_config import check_batch, check_run_config, settle_run_files
 from isaac_rl.utils import run_dirs
 from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
@@ -102,10 +102,7 @@ def _settle_inputs(cfg: DictConfig) -> Path | None:
         found = run_dirs.newest_checkpoint(resumed / "nn")
         print(f"resume: continuing {resumed} from {found}" if found else f"resume: {resumed} has no checkpoint yet, starting it over")
         cfg.checkpoint = str(found) if found else ""
-    note = resolve_run_checkpoint(cfg)
-    if note:
-        print(note)
-    check_run_files(cfg)
+    settle_run_files(cfg)
     return resumed
 
 

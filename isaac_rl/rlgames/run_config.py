@@ -83,6 +83,15 @@ def resolve_run_checkpoint(cfg: DictConfig) -> str | None:
     return note
 
 
+def settle_run_files(cfg: DictConfig) -> None:
+    """`resolve_run_checkpoint` (printing which file a directory meant), then `check_run_files`: what the scripts
+    do with the files a config names, before any heavy import."""
+    note = resolve_run_checkpoint(cfg)
+    if note:
+        print(note)
+    check_run_files(cfg)
+
+
 def check_run_files(cfg: DictConfig) -> None:
     """What the composed config names outside itself, checked before torch and the physics load:
     the motion file and the CUDA devices (`cfg.checkpoint` by `resolve_run_checkpoint`)."""
