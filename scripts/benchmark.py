@@ -12,6 +12,7 @@ composed, so task configs are identical) plus:
     warmup_epochs=N   untimed PPO epochs before them               (default 1)
     split=1           also split (d)'s epochs into collection and update, with a
                       synchronisation between them (which costs the overlap)  (default 0)
+    verbose=True      also print the training's epoch lines and rl_games' own output
     --json            print one JSON object on stdout, nothing else
 
 Reports, in env-steps per second:
@@ -46,7 +47,6 @@ from contextlib import nullcontext, redirect_stdout
 from typing import Any, Callable
 
 import torch
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from rl_games.common.algo_observer import AlgoObserver
 
@@ -54,8 +54,8 @@ from isaac_rl import tasks
 from isaac_rl.rlgames import extensions, launch
 from isaac_rl.tasks.base.vec_task import VecTask
 from isaac_rl.rlgames.run_config import check_batch, check_run_config
-from isaac_rl.utils.config import compose_config, compose_reference
-from isaac_rl.utils.schema import ConfigError
+from isaac_rl.utils.cli import USER_ERRORS, error_lines
+from isaac_rl.utils.config import compose_checked, compose_reference
 from isaac_rl.utils.seeding import set_seed
 
 # benchmark setting: (default, smallest accepted value)
@@ -71,7 +71,7 @@ def parse_args(argv: list[str]) -> tuple[dict[str, int], bool, list[str]]:
         if arg == "--json":
             as_json = True
         elif arg.startswith("-"):
-            raise ValueError(f"unknown option {arg!r}; accepted: --json, {', '.join(f'{k}=N' for k in SETTINGS)} and hydra overrides")
+            raise ValueError(f"unknown option {arg!r}; accepted: --help, --json, {', '.join(f'{k}=N' for k in SETTINGS)} and hydra overrides")
         elif arg.split("=", 1)[0] in SETTINGS and "=" in arg:
             name, value = arg.split("=", 1)
             minimum = SETTINGS[name][1]
@@ -141,7 +141,10 @@ class EpochTimer(AlgoObserver):
         self.split = split
         # per epoch: (frames, rl_games' env-step seconds, synchronised wall seconds)
         self.epochs: list[tuple[int, float, float]] = []
-        self.collections: list[float] = []  # with split: each epoch's synchronised collection seconds
+        # with split, per epoch: synchronised seconds of the collection, and from its end to the epoch's end (the update)
+        self.collections: list[float] = []
+        self.updates: list[float] = []
+        self._collection_end = 0.0
 
     def after_init(self, algo) -> None:
         train_epoch, play_steps = algo.train_epoch, algo.play_steps
@@ -151,8 +154,11 @@ class EpochTimer(AlgoObserver):
             start = time.perf_counter()
             result = train_epoch()
             synchronize(self.device)
+            end = time.perf_counter()
             # rl_games' train_epoch returns (step_time, play_time, update_time, total_time, ...)
-            self.epochs.append((int(algo.curr_frames), float(result[0]), time.perf_counter() - start))
+            self.epochs.append((int(algo.curr_frames), float(result[0]), end - start))
+            if self.split:
+                self.updates.append(end - self._collection_end)
             return result
 
         def timed_play_steps():
@@ -160,7 +166,8 @@ class EpochTimer(AlgoObserver):
             start = time.perf_counter()
             batch = play_steps()
             synchronize(self.device)
-            self.collections.append(time.perf_counter() - start)
+            self._collection_end = time.perf_counter()
+            self.collections.append(self._collection_end - start)
             return batch
 
         algo.train_epoch = timed_train_epoch
@@ -201,15 +208,17 @@ def ppo_rates(
         params["algo"]["name"] = algo
     config = params["config"]
     config.update(device=cfg.rl_device, device_name=cfg.rl_device, max_epochs=warmup_epochs + epochs, max_frames=-1)
-    config.update(save_frequency=0, save_best_after=10**9, print_stats=True)
+    # rl_games' epoch lines and isaac_rl's only with verbose=True: the benchmark prints its own figures
+    config.update(save_frequency=0, save_best_after=10**9, print_stats=cfg.verbose)
     params["seed"] = cfg.seed
     params["load_checkpoint"] = False
 
     timer = EpochTimer(torch.device(cfg.rl_device), split)
     runner = launch.build_runner(lambda **kwargs: env, observers=[timer])
-    with tempfile.TemporaryDirectory() as train_dir:
+    with tempfile.TemporaryDirectory() as train_dir, open(os.devnull, "w") as devnull:
         config["train_dir"] = train_dir
-        launch.run(runner, train_cfg, test=False, checkpoint=None)
+        with nullcontext() if cfg.verbose else redirect_stdout(devnull):
+            launch.run(runner, train_cfg, test=False, checkpoint=None, verbose=cfg.verbose)
     timed = timer.epochs[warmup_epochs:]
     if not timed:
         raise RuntimeError(f"PPO ran {len(timer.epochs)} epochs, fewer than warmup_epochs + epochs = {warmup_epochs + epochs}")
@@ -220,8 +229,10 @@ def ppo_rates(
         "ppo_frames_per_epoch": timed[0][0],
     }
     if split:
-        collection_ms = 1e3 * sum(timer.collections[warmup_epochs:]) / len(timed)
-        rates.update(ppo_collection_ms=collection_ms, ppo_update_ms=1e3 * sum(w for _, _, w in timed) / len(timed) - collection_ms)
+        rates.update(
+            ppo_collection_ms=1e3 * sum(timer.collections[warmup_epochs:]) / len(timed),
+            ppo_update_ms=1e3 * sum(timer.updates[warmup_epochs:]) / len(timed),
+        )
     return rates
 
 
@@ -315,18 +326,16 @@ def _si(value: float) -> str:
 def main(argv: list[str]) -> int:
     try:
         settings, as_json, overrides = parse_args(argv)
-        cfg = compose_config(overrides)
+        cfg = compose_checked(overrides)
         check_run_config(cfg, compose_reference(overrides))
         check_batch(cfg)
-        # rl_games prints progress on stdout: keep stdout for the JSON alone
+        # anything else printed on stdout (verbose=True: the training's epoch lines) goes to stderr with --json
         with redirect_stdout(sys.stderr) if as_json else nullcontext():
             result = benchmark(cfg, settings, sys.stderr if as_json else sys.stdout)
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError, HydraException) as error:
+    except USER_ERRORS as error:
         if os.getenv("ISAAC_RL_TRACEBACK"):
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        lines = error.problems if isinstance(error, ConfigError) else [message]
-        print("\n".join(f"error: {line}" for line in lines) + "\n(set ISAAC_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        print("\n".join(error_lines(error)), file=sys.stderr)
         return 2
     if as_json:
         print(json.dumps(result))

@@ -1,7 +1,12 @@
 """Play a trained policy for whole episodes and report its success rate, reward and episode length.
 
     python scripts/evaluate.py task=BallBalance checkpoint=runs/BallBalance/<run>/nn/BallBalance.pth
-    python scripts/evaluate.py task=Quadcopter checkpoint=... num_envs=4096 episodes=2
+    python scripts/evaluate.py task=Quadcopter checkpoint=runs/Quadcopter num_envs=4096 episodes=2
+    python scripts/evaluate.py task=Quadcopter          # the newest Quadcopter run's best checkpoint
+
+`checkpoint=` takes a .pth file, a run directory (its best checkpoint) or an
+experiment directory runs/<experiment> (its newest run's best checkpoint);
+without it, the task's experiment directory.
 
 Arguments are the hydra overrides of scripts/train.py plus `episodes=N`
 (per env, default 1). Every env starts from a reset at the same time and plays
@@ -21,12 +26,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
-import torch
+from isaac_rl.rlgames.run_config import check_run_config, settle_run_files
+from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
+from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
 
-from isaac_rl.rlgames.run_config import check_run_config
-from isaac_rl.utils.cli import exit_on_user_error
-from isaac_rl.utils.config import apply_cpu_num_envs, compose_config, compose_reference
+if TYPE_CHECKING:
+    import torch
 
 # the loop asks the device whether every env is done this often (each ask synchronises)
 CHECK_EVERY = 50
@@ -45,9 +52,10 @@ def parse_episodes(argv: list[str]) -> tuple[int, list[str]]:
     return episodes, overrides
 
 
-@torch.no_grad()
 def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
-    """Play `episodes` episodes in every env of `task` with `actor`; totals over all of them."""
+    """Play `episodes` episodes in every env of `task` with `actor` (under no_grad); totals over all of them."""
+    import torch  # here: a config error is reported before torch loads
+
     n, dev = task.num_envs, task.device
     finished = torch.zeros(n, dtype=torch.long, device=dev)
     episode_reward = torch.zeros(n, device=dev)
@@ -105,12 +113,13 @@ def consecutive_successes_text(result: dict[str, float]) -> str:
 
 
 def main(argv: list[str]) -> dict[str, float]:
-    episodes, overrides = parse_episodes(argv)
-    cfg = compose_config([*overrides, "test=True"])
+    episodes, overrides = parse_episodes(overrides_or_help(argv, __doc__))
+    cfg = compose_checked([*overrides, "test=True"])
     check_run_config(cfg, compose_reference([*overrides, "test=True"]))
-    if not cfg.checkpoint:
-        raise ValueError("give the policy to play: checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
+    settle_run_files(cfg)  # an empty checkpoint: the experiment's newest run
+    import torch
 
+    from isaac_rl.rlgames.console import rl_games_output
     from isaac_rl.rlgames.export import actor_of, load_player
     from isaac_rl.utils.seeding import set_seed
 
@@ -118,10 +127,12 @@ def main(argv: list[str]) -> dict[str, float]:
     if note:
         print(note)
     set_seed(cfg.seed, cfg.torch_deterministic)
-    task, player = load_player(cfg, device=cfg.sim_device)
+    with rl_games_output(cfg.verbose):
+        task, player = load_player(cfg, device=cfg.sim_device)
     actor = actor_of(player).to(task.device)
     start = time.perf_counter()
-    result = evaluate(task, actor, episodes)
+    with torch.no_grad():
+        result = evaluate(task, actor, episodes)
     result.update(task=cfg.task_name, num_envs=task.num_envs, seconds=round(time.perf_counter() - start, 1), checkpoint=cfg.checkpoint)
     success = f", success rate {result['success_rate']:.1%}" if "success_rate" in result else ""
     finals = "".join(f", {key.replace('_', ' ', 1)} {value:.3f}" for key, value in result.items() if key.startswith("final_"))

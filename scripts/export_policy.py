@@ -1,8 +1,11 @@
 """Export a trained policy as ONNX and TorchScript, and check both against the torch policy.
 
     python scripts/export_policy.py task=Ant checkpoint=runs/Ant/<run>/nn/Ant.pth
-    python scripts/export_policy.py task=HumanoidAMP checkpoint=... out=exported/
-    python scripts/export_policy.py task=Anymal trainer=rsl_rl checkpoint=runs/Anymal_rsl_rl/<run>/nn/<name>.pth
+    python scripts/export_policy.py task=HumanoidAMP checkpoint=runs/HumanoidAMP out=exported/
+    python scripts/export_policy.py task=Anymal trainer=rsl_rl checkpoint=runs/Anymal_rsl_rl
+
+`checkpoint=` takes a .pth file, a run directory or an experiment directory
+(as scripts/evaluate.py); without it, the task's newest run's best checkpoint.
 
 Writes policy.onnx and policy.pt beside the checkpoint (or into `out=DIR`):
 raw observations (batch, obs_dim) in, the deterministic action out, with the
@@ -22,23 +25,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
-from isaac_rl.rlgames.run_config import check_run_config
-from isaac_rl.utils.cli import exit_on_user_error
-from isaac_rl.utils.config import compose_config, compose_reference
+from isaac_rl.rlgames.run_config import check_run_config, settle_run_files
+from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
+from isaac_rl.utils.config import compose_checked, compose_reference
 
 TOLERANCE = 1e-4  # float32 arithmetic in another runtime, on actions in [-1, 1]
 
 
 def main(argv: list[str]) -> Path:
+    argv = overrides_or_help(argv, __doc__)
     out = next((arg.split("=", 1)[1] for arg in argv if arg.startswith("out=")), None)
     # one env on the cpu is enough to build the player; the user's own keys come first, ours win
     overrides = [arg for arg in argv if not arg.startswith("out=")]
     overrides += ["num_envs=1", "sim_device=cpu", "rl_device=cpu", "test=True"]
-    cfg = compose_config(overrides)
+    cfg = compose_checked(overrides)
     check_run_config(cfg, compose_reference(overrides))
-    if not cfg.checkpoint:
-        raise ValueError("give the policy to export: checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
+    settle_run_files(cfg)  # an empty checkpoint: the experiment's newest run
     if cfg.task.env.get("gym_id"):
         raise ValueError("gymnasium tasks (task.env.gym_id) are not exported; isaac_rl tasks are")
     try:
@@ -47,10 +49,12 @@ def main(argv: list[str]) -> Path:
         raise ValueError(f"exporting needs onnx and onnxruntime ({error}): pip install -e \".[export]\"") from None
 
     from isaac_rl.envs.deployment import deployment_metadata, write_metadata
+    from isaac_rl.rlgames.console import rl_games_output
     from isaac_rl.rlgames.export import actor_of, export, load_player, max_differences, sample_observations
 
     if cfg.trainer == "rl_games":
-        task, player = load_player(cfg)
+        with rl_games_output(cfg.verbose):
+            task, player = load_player(cfg)
         actor = actor_of(player)
     else:
         from isaac_rl.trainers import common

@@ -2,61 +2,42 @@
 
     python scripts/train.py task=Cartpole
     python scripts/train.py task=Ant num_envs=4096 headless=True
-    python scripts/train.py task=Cartpole test=True checkpoint=runs/Cartpole/<run>/nn/Cartpole.pth
+    python scripts/train.py task=Cartpole test=True              # play the newest Cartpole run's best checkpoint
+    python scripts/train.py task=Cartpole test=True checkpoint=runs/Cartpole/<run>    # or a run's, or a .pth
     python scripts/train.py task=Cartpole resume=True            # continue the newest run after a crash
+    python scripts/train.py task=Cartpole verbose=True           # also rl_games' own output
     python scripts/train.py task=Ant capture_video=True          # mp4 clips of env 0 in runs/Ant/<run>/videos/
     python scripts/train.py task=GymEnv task.env.gym_id=Pendulum-v1
     python scripts/train.py task=Anymal trainer=rsl_rl          # or trainer=skrl (docs/trainers.md)
     torchrun --nproc_per_node=2 scripts/train.py multi_gpu=True task=Ant
 
-Each training run writes into a directory of its own, runs/<experiment>/<date>_<time>/.
-The whole config is checked before torch, rl_games or the sim load, so a wrong
-key or value fails in about a second with `error: <key>=<value>: expected ...`.
+Each training run writes into a directory of its own, runs/<experiment>/<date>_<time>/,
+and ends with one summary line. Ctrl-C (or SIGTERM) finishes the epoch, saves it and
+prints the command that continues the run (exit status 130 / 143); a second Ctrl-C
+exits at once. The whole config, the checkpoint, motion file and devices it names are
+checked before torch, rl_games or the sim load, so bad input fails in about a second
+with one line, `error: <key>=<value>: expected ...`. Keys: README.md, cfg/config.yaml.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from isaac_rl.rlgames.run_config import check_batch, check_run_config
+from isaac_rl.rlgames.run_config import check_batch, check_run_config, settle_run_files
 from isaac_rl.utils import run_dirs
-from isaac_rl.utils.config import apply_cpu_num_envs, reference_overrides, register_resolvers
-from isaac_rl.utils.schema import ConfigError
+from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
+from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
 
-register_resolvers()
-
-
-def _experiment_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.train_dir) / cfg.train.params.config.name
-
-
-def _resumed_run(cfg: DictConfig) -> Path | None:
-    """The run directory `resume` names (True: the experiment's newest), or None for a new run."""
-    if cfg.resume is False:
-        return None
-    if cfg.test:
-        raise ValueError("resume continues training; to play a policy give test=True checkpoint=<file>.pth")
-    if cfg.checkpoint:
-        raise ValueError("give resume=True (the newest run of the experiment), resume=<run dir> or checkpoint=<file>.pth, not two of them")
-    if cfg.resume is True:
-        run = run_dirs.newest_run_dir(_experiment_dir(cfg))
-        if run is None:
-            print(f"resume=True: no run of {_experiment_dir(cfg)} yet, starting a new run")
-        return run
-    run = Path(cfg.resume)
-    if not run.is_dir():
-        runs = run_dirs.run_dirs(_experiment_dir(cfg))
-        known = ", ".join(str(r) for r in runs[-3:]) or f"none under {_experiment_dir(cfg)}"
-        raise FileNotFoundError(f"resume={cfg.resume}: no such run directory; newest runs: {known}")
-    return run
+# the command's start (after these light imports), for the summary line's wall time
+STARTED = time.perf_counter()
 
 
 def _claim_run_dir(cfg: DictConfig, resumed: Path | None, is_main: bool) -> Path:
@@ -67,7 +48,7 @@ def _claim_run_dir(cfg: DictConfig, resumed: Path | None, is_main: bool) -> Path
     """
     if not is_main:
         return Path(tempfile.mkdtemp(prefix="isaac_rl_rank_")) / "run"
-    return resumed if resumed is not None else run_dirs.new_run_dir(_experiment_dir(cfg))
+    return resumed if resumed is not None else run_dirs.new_run_dir(run_dirs.experiment_dir(cfg))
 
 
 def _write_run_config(cfg: DictConfig, run_dir: Path, resumed: bool) -> None:
@@ -78,19 +59,35 @@ def _write_run_config(cfg: DictConfig, run_dir: Path, resumed: bool) -> None:
     (run_dir / name).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def _checkpoint_run_dir(checkpoint: str | Path) -> Path:
+    """The run a checkpoint belongs to (the directory above its nn/), else the checkpoint's directory."""
+    checkpoint_dir = Path(checkpoint).parent
+    return checkpoint_dir.parent if checkpoint_dir.name == "nn" else checkpoint_dir
+
+
 def _video_dir(cfg: DictConfig, run_dir: Path | None) -> Path:
     """Training: the run's videos/; test mode: the played checkpoint's run's videos/ (beside nn/)."""
-    if run_dir is not None:
-        return run_dir / "videos"
-    checkpoint_dir = Path(cfg.checkpoint).resolve().parent
-    return (checkpoint_dir.parent if checkpoint_dir.name == "nn" else checkpoint_dir) / "videos"
+    return (run_dir if run_dir is not None else _checkpoint_run_dir(Path(cfg.checkpoint).resolve())) / "videos"
+
+
+def _settle_inputs(cfg: DictConfig) -> Path | None:
+    """Before torch, rl_games and the physics load: the run to resume (returned, or None), the checkpoint
+    file `checkpoint=` or test mode means (said when a directory was given), the motion file, the devices."""
+    resumed = run_dirs.resumed_run_dir(cfg.resume, run_dirs.experiment_dir(cfg), cfg.test, cfg.checkpoint)
+    if resumed is not None:
+        found = run_dirs.newest_checkpoint(resumed / "nn")
+        print(f"resume: continuing {resumed} from {found}" if found else f"resume: {resumed} has no checkpoint yet, starting it over")
+        cfg.checkpoint = str(found) if found else ""
+    settle_run_files(cfg)
+    return resumed
 
 
 def main(cfg: DictConfig) -> None:
+    resumed = _settle_inputs(cfg)
     if cfg.trainer != "rl_games":
         from isaac_rl.trainers import run_trainer  # rsl_rl, skrl: isaac_rl/trainers/, docs/trainers.md
 
-        run_trainer(cfg)
+        run_trainer(cfg, resumed)
         return
     if cfg.capture_video:
         if cfg.task.env.get("gym_id"):
@@ -102,8 +99,7 @@ def main(cfg: DictConfig) -> None:
     import torch
 
     from isaac_rl import tasks
-    from isaac_rl.rlgames import distributed, extensions, gym_env, launch
-    from isaac_rl.rlgames.checkpoint import newest_checkpoint
+    from isaac_rl.rlgames import distributed, extensions, launch
     from isaac_rl.utils.seeding import set_seed
 
     extensions.load_extensions(cfg.extensions)
@@ -115,18 +111,10 @@ def main(cfg: DictConfig) -> None:
         tasks.register(cfg.task_name, cfg.task.class_path)
     is_gym = bool(cfg.task.env.get("gym_id"))
     if is_gym:
+        from isaac_rl.rlgames import gym_env
+
         gym_env.check_train_config(cfg.task_name, cfg.train.params.config.env_name)
     task_class = None if is_gym else tasks.resolve(cfg.task_name)
-
-    resumed = _resumed_run(cfg)
-    if resumed is not None:
-        found = newest_checkpoint(resumed / "nn")
-        print(f"resume: continuing {resumed} from {found}" if found else f"resume: {resumed} has no checkpoint yet, starting it over")
-        cfg.checkpoint = str(found) if found else ""
-    if cfg.checkpoint:
-        launch.require_checkpoint_file(cfg.checkpoint)
-    if cfg.test and not cfg.checkpoint:
-        raise ValueError("test=True plays a trained policy: give checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
 
     rank = distributed.current_rank(cfg.multi_gpu)
     if cfg.multi_gpu:
@@ -146,7 +134,7 @@ def main(cfg: DictConfig) -> None:
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
     train_cfg = OmegaConf.to_container(cfg.train, resolve=True)
     config = train_cfg["params"]["config"]
-    config.update(device=cfg.rl_device, device_name=cfg.rl_device, keep_checkpoints=cfg.keep_checkpoints)
+    config.update(device=cfg.rl_device, device_name=cfg.rl_device, keep_checkpoints=cfg.keep_checkpoints, verbose=cfg.verbose)
     # the algo observer prints one line per epoch (reward, fps, ETA) in place of rl_games' own
     config["print_stats"] = False
     if run_dir is not None:
@@ -178,8 +166,7 @@ def main(cfg: DictConfig) -> None:
 
     def announce(physics: str) -> None:
         if cfg.test:
-            games = config["player"]["games_num"]
-            where = f"test: {games} episodes of {cfg.checkpoint} ('av reward' below is the mean episode reward, 'av steps' the mean length)"
+            where = f"playing {config['player']['games_num']} episodes of {cfg.checkpoint}"
         else:
             where = f"run {run_dir}" if rank.is_main else f"rank {rank.global_rank}"
         print(f"isaac_rl: task {cfg.task_name}, {task_cfg['env']['numEnvs']} envs, sim {cfg.sim_device}, rl {cfg.rl_device}, physics {physics}, {where}")
@@ -214,48 +201,78 @@ def main(cfg: DictConfig) -> None:
             runner = launch.build_runner(None, observers)
         else:
             runner = launch.build_runner(create_env, observers)
-        launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint)
+        result = launch.run(runner, train_cfg, test=cfg.test, checkpoint=cfg.checkpoint, verbose=cfg.verbose)
+        if rank.is_main:
+            print(_summary_line(cfg, result, run_dir))
     finally:
         for observer in observers:
             observer.finish()
         if run_dir is not None and resumed is None:
-            _drop_if_unstarted(run_dir)
+            run_dirs.remove_unstarted(run_dir, Path(cfg.train_dir))
         if cfg.multi_gpu:
             distributed.shutdown()
 
 
-def _drop_if_unstarted(run_dir: Path) -> None:
-    """A run that failed before it started leaves no directory behind (it holds no config.yaml yet)."""
-    if run_dir.is_dir() and not (run_dir / "config.yaml").exists():
-        for sub in ("nn", "summaries"):
-            if (run_dir / sub).is_dir() and not any((run_dir / sub).iterdir()):
-                (run_dir / sub).rmdir()
-        if not any(run_dir.iterdir()):
-            run_dir.rmdir()
+def _summary_line(cfg: DictConfig, result, run_dir: Path | None) -> str:
+    """The run's last line: epochs, the best mean reward, the best checkpoint, the run directory, the wall time."""
+    from isaac_rl.rlgames.checkpoint import load_checkpoint
+
+    wall = f"{time.perf_counter() - STARTED:.1f}s"
+    if cfg.test:
+        state = load_checkpoint(cfg.checkpoint)
+        trained = f"epoch {state.get('epoch', '?')}"
+        best = float(state.get("last_mean_rewards", -1e9))  # rl_games keeps it as a numpy float32
+        if best > -1e9:
+            trained += f", best mean episode reward {best:.2f} in training"
+        reward = f"mean episode reward {result.mean_reward:.2f}, mean episode length {result.mean_length:.1f}" if result.episodes else "no episode finished"
+        return (
+            f"isaac_rl: played {result.episodes} episodes, {reward}; checkpoint {cfg.checkpoint} ({trained}), "
+            f"run {_checkpoint_run_dir(cfg.checkpoint)}, {wall}"
+        )
+    best = f"best mean episode reward {result.best_reward:.2f}" if result.best_reward is not None else "no episode finished"
+    checkpoint = f"best checkpoint {result.best_checkpoint}" if result.best_checkpoint else "no best checkpoint (save_best_after not reached)"
+    return f"isaac_rl: trained to epoch {result.epoch} ({result.epochs_here} in this run), {best}, {checkpoint}, run {run_dir}, {wall}"
 
 
-def _reference(cfg: DictConfig) -> DictConfig:
-    """The shipped defaults of the task and train configs this run chose (same search path)."""
-    overrides = HydraConfig.get().overrides
-    return hydra.compose(config_name="config", overrides=reference_overrides([*overrides.task, *overrides.hydra]))
+def _resume_command(argv: list[str], run: Path) -> str:
+    """The command that continues `run`: this one's launcher and overrides, with resume= in place of resume= or
+    checkpoint=. Under torchrun, torchrun with as many processes per node (and nodes, whose rendezvous options
+    the user knows: `...`)."""
+    kept = [arg for arg in argv if arg.split("=", 1)[0].lstrip("+~") not in ("resume", "checkpoint")]
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    launcher = ["python"]
+    if world > 1:
+        nodes = [f"--nnodes={world // local}", "..."] if world > local else []
+        launcher = ["torchrun", *nodes, f"--nproc_per_node={local}"]
+    return " ".join([shlex.join(launcher).replace("'...'", "..."), shlex.join([sys.argv[0], *kept, f"resume={run}"])])
 
 
-@hydra.main(version_base="1.3", config_path="../cfg", config_name="config")
-def hydra_main(cfg: DictConfig) -> None:
+def _interrupted_line(stop, argv: list[str]) -> str:
+    """One line for training stopped by a signal: the epoch, the checkpoint, and how to continue."""
+    name = signal.Signals(stop.signum).name
+    if stop.checkpoint is None:
+        return f"isaac_rl: {name} before an epoch finished: nothing new to save"
+    return f"isaac_rl: {name} after epoch {stop.epoch}: saved {stop.checkpoint}; continue with: {_resume_command(argv, _checkpoint_run_dir(stop.checkpoint))}"
+
+
+def run_command_line(argv: list[str]) -> None:
+    """Compose and check the config from `argv` (before any heavy import), then train or play."""
+    from isaac_rl.rlgames.interrupt import TrainingInterrupted
+
     try:
-        check_run_config(cfg, _reference(cfg))
-        main(cfg)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as error:
-        if os.getenv("ISAAC_RL_TRACEBACK"):
-            raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}\n(set ISAAC_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
-        sys.exit(2)
+        with exit_on_user_error():
+            overrides = overrides_or_help(argv, __doc__)
+            cfg = compose_checked(overrides)
+            check_run_config(cfg, compose_reference(overrides))
+            main(cfg)
+    except TrainingInterrupted as stop:
+        if os.environ.get("RANK", "0") == "0":
+            print(_interrupted_line(stop, argv), flush=True)
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt:
+        print("isaac_rl: interrupted (SIGINT), nothing saved", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
-    hydra_main()
+    run_command_line(sys.argv[1:])

@@ -276,7 +276,7 @@ def test_amp_trains_saves_the_discriminator_and_plays(algo, tmp_path):
 
     played = run_train(*TINY, "num_envs=4", "test=True", f"checkpoint={checkpoints[-1]}", cwd=tmp_path, timeout=300)
     assert played.returncode == 0, played.stdout[-3000:] + played.stderr[-3000:]
-    assert "av reward:" in played.stdout and "av style reward per step:" in played.stdout
+    assert "isaac_rl: played " in played.stdout and "av style reward per step:" in played.stdout
 
 
 @pytest.mark.gpu

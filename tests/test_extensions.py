@@ -69,7 +69,7 @@ def user_code(monkeypatch):
         monkeypatch.delitem(sys.modules, module, raising=False)
 
 
-def _run_cartpole(run_dir: Path, *overrides: str, checkpoint: str | None = None, test: bool = False) -> None:
+def _run_cartpole(run_dir: Path, *overrides: str, checkpoint: str | None = None, test: bool = False) -> launch.RunResult:
     """Train (or play) Cartpole in this process, as a user's own launcher would: launch.build_runner and launch.run."""
     cfg = compose_config(["task=Cartpole", "num_envs=16", "sim_device=cpu", "rl_device=cpu", *overrides])
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
@@ -83,10 +83,10 @@ def _run_cartpole(run_dir: Path, *overrides: str, checkpoint: str | None = None,
     def create_env(**_):
         return tasks.make("Cartpole", cfg=task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
 
-    launch.run(launch.build_runner(create_env), train_cfg, test=test, checkpoint=checkpoint)
+    return launch.run(launch.build_runner(create_env), train_cfg, test=test, checkpoint=checkpoint)
 
 
-def test_a_runner_hook_adds_an_algo_that_a_train_config_selects(user_code, tmp_path, capsys):
+def test_a_runner_hook_adds_an_algo_that_a_train_config_selects(user_code, tmp_path):
     load_extensions(["counting_ppo"])  # examples/custom_task/counting_ppo.py: launch.add_runner_hook at import
     run = new_run_dir(tmp_path / "runs" / "Cartpole")
     _run_cartpole(run, "train.params.algo.name=counting_ppo", "max_iterations=2")
@@ -94,8 +94,8 @@ def test_a_runner_hook_adds_an_algo_that_a_train_config_selects(user_code, tmp_p
     # only CountingPPO writes this: the run used the algo the hook registered
     assert launch.load_checkpoint(checkpoint)["counting_ppo"] == {"updates": 2}
 
-    _run_cartpole(run, "train.params.algo.name=counting_ppo", checkpoint=str(checkpoint), test=True)
-    assert "av reward:" in capsys.readouterr().out  # played by the player the hook registered under that name
+    played = _run_cartpole(run, "train.params.algo.name=counting_ppo", checkpoint=str(checkpoint), test=True)
+    assert played.episodes >= 16 and played.mean_length > 0  # played by the player the hook registered under that name
 
     # hooks run after isaac_rl registers its own agents, so a hook may replace those too
     launch.add_runner_hook(lambda runner: runner.algo_factory.register_builder("a2c_continuous", lambda **_: "replaced"))
@@ -168,7 +168,7 @@ def test_a_continuous_gymnasium_env_trains_and_plays(tmp_path):
     checkpoint = next((newest_run_dir(tmp_path / "runs" / "Pendulum-v1") / "nn").glob("last_*.pth"))
     play = run_train("task=GymEnv", "num_envs=4", "test=True", f"checkpoint={checkpoint}", cwd=tmp_path)
     assert play.returncode == 0, play.stdout[-2000:] + play.stderr[-2000:]
-    match = re.search(r"av reward: (-?[\d.]+) av steps: ([\d.]+)", play.stdout)
+    match = re.search(r"^isaac_rl: played \d+ episodes, mean episode reward (-?[\d.]+), mean episode length ([\d.]+)", play.stdout, re.M)
     assert match and float(match.group(2)) == 200  # Pendulum-v1 episodes are 200 steps
     assert -2000 < float(match.group(1)) < 0
 

@@ -30,6 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from isaac_rl.utils import run_dirs
+from isaac_rl.utils.run_dirs import newest_checkpoint  # noqa: F401  (part of this module's API: scripts, tests)
+
 try:
     from numpy._core.multiarray import scalar as _numpy_scalar  # numpy >= 2
 except ImportError:  # numpy 1.26
@@ -63,9 +66,16 @@ _TORCH_REFUSAL = re.compile(r"GLOBAL (\S+)|but got <class '([^']+)'>")
 
 
 def require_checkpoint_file(path: str | os.PathLike) -> Path:
+    """`path` as a file in torch.save's format, or an error saying what it is and what is expected.
+
+    Directories are for the scripts' `checkpoint=` (`run_dirs.resolve_checkpoint`), not for a loader.
+    """
     file = Path(path)
+    if file.is_dir():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} is a directory; expected a .pth file (run_dirs.resolve_checkpoint finds a run's)")
     if not file.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist (runs write theirs to an nn/ directory under runs/<experiment>/)")
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; expected {run_dirs.CHECKPOINT_FORMS}")
+    run_dirs.require_checkpoint_format(file)
     return file
 
 
@@ -171,21 +181,6 @@ def _remove_stale_temp_files(nn_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def newest_checkpoint(nn_dir: str | os.PathLike) -> Path | None:
-    """The most recently written checkpoint in `nn_dir` (best or periodic), or None when there is none.
-
-    Every checkpoint holds the full training state at the time it was written,
-    so the newest one is where training stopped.
-    """
-    directory = Path(nn_dir)
-    if not directory.is_dir():
-        return None
-    candidates = [p for p in directory.glob("*.pth") if p.is_file()]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, p.name))
-
-
 # rl_games' periodic and final names: `last_<name>_ep_<epoch>_rew_<reward>` (or
 # `_frame_<frame>`), the reward printed as a numpy float (`492.96848`), as a
 # printed array with its brackets made `_` (`_492.96848_`, final save) or `-inf`
@@ -217,9 +212,10 @@ def check_keep_checkpoints(value: Any) -> int:
 
 
 class SafeCheckpointMixin:
-    """Atomic `save`, pruning to the last `config['keep_checkpoints']` periodic files, and a `restore`
-    that continues training where it stopped: weights, normalisers, optimizer, learning rate, epoch,
-    frame (the tensorboard step) and the best reward so far."""
+    """Atomic `save`, pruning to the last `config['keep_checkpoints']` periodic files, a `restore`
+    that continues training where it stopped (weights, normalisers, optimizer, learning rate, epoch,
+    frame (the tensorboard step) and the best reward so far), and a stop between epochs on SIGINT
+    or SIGTERM that saves first (`interrupt.py`)."""
 
     config: dict[str, Any]
     nn_dir: str
@@ -227,19 +223,63 @@ class SafeCheckpointMixin:
     _saved_epoch: int
     _saved_paths: set[str]  # the checkpoints written in epoch `_saved_epoch`
 
-    def save(self, fn: str) -> None:
+    def save(self, fn: str) -> str:
+        """Write the full training state to `fn` (made canonical, see `canonical_checkpoint_path`); returns the path."""
         path = canonical_checkpoint_path(fn)
         # rl_games' last epoch saves one state twice (the periodic save, then the
         # max-epochs one); both get the same canonical name, so write it once.
         if getattr(self, "_saved_epoch", None) != self.epoch_num:
             self._saved_epoch, self._saved_paths = self.epoch_num, set()
         if path in self._saved_paths:
-            return
+            return path
         atomic_torch_save(self.get_full_state_weights(), path)
         self._saved_paths.add(path)
-        print(f"=> saved checkpoint '{path}'")
+        if self.config.get("verbose", False):
+            print(f"=> saved checkpoint '{path}'")
         keep = check_keep_checkpoints(self.config.get("keep_checkpoints", DEFAULT_KEEP_CHECKPOINTS))
         prune_checkpoints(Path(path).parent, keep)
+        return path
+
+    # -- stopping on SIGINT / SIGTERM --------------------------------------------
+    def train(self):
+        from isaac_rl.rlgames.interrupt import stop_on_signals
+
+        with stop_on_signals() as self._stop_request:
+            self._first_epoch_here = None
+            return super().train()
+
+    def update_epoch(self) -> int:
+        # rl_games calls this before each epoch: the previous one is complete, its checkpoints written
+        signum = self._agreed_stop_signal()
+        if signum is not None:
+            self._stop(signum)
+        epoch = super().update_epoch()
+        if self._first_epoch_here is None:
+            self._first_epoch_here = epoch
+        return epoch
+
+    def _agreed_stop_signal(self) -> int | None:
+        """The signal that asked to stop, on any rank (all ranks stop at the same epoch), else None."""
+        request = getattr(self, "_stop_request", None)
+        signum = request.signum if request is not None else None
+        if getattr(self, "multi_gpu", False):
+            import torch.distributed as dist
+
+            flag = torch.tensor([signum or 0], device=self.ppo_device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one small collective per epoch, as rl_games' own should_exit
+            signum = int(flag.item()) or None
+        return signum
+
+    def _stop(self, signum: int) -> None:
+        from isaac_rl.rlgames.interrupt import TrainingInterrupted
+
+        checkpoint = None
+        trained_here = self._first_epoch_here is not None
+        if trained_here and getattr(self, "global_rank", 0) == 0:
+            reward = float(self.mean_rewards) if self.game_rewards.current_size > 0 else math.nan
+            name = f"last_{self.config['name']}_ep_{self.epoch_num}_rew_{reward}"
+            checkpoint = Path(self.save(os.path.join(self.nn_dir, name)))
+        raise TrainingInterrupted(signum, self.epoch_num, checkpoint)
 
     def restore(self, fn: str, set_epoch: bool = True) -> None:
         use_safe_loader_in_rl_games()  # also when this agent was built outside launch.build_runner

@@ -6,8 +6,11 @@ from Python without hydra.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from rl_games.common.algo_observer import AlgoObserver
 from rl_games.torch_runner import Runner
 
@@ -15,6 +18,7 @@ from isaac_rl.rlgames.agents import register_safe_agents
 from isaac_rl.rlgames.amp import register_amp
 # load_checkpoint and require_checkpoint_file are part of this module's API (scripts use launch.*)
 from isaac_rl.rlgames.checkpoint import load_checkpoint, require_checkpoint_file, use_safe_loader_in_rl_games
+from isaac_rl.rlgames.console import rl_games_output
 from isaac_rl.rlgames.extensions import CombinedObserver
 from isaac_rl.rlgames.observer import RLGPUAlgoObserver
 from isaac_rl.rlgames.registration import register_rlgpu
@@ -68,8 +72,83 @@ def build_runner(create_env: Callable[..., Any] | None, observers: list[AlgoObse
     return runner
 
 
-def run(runner: Runner, train_cfg: dict[str, Any], test: bool, checkpoint: str | None) -> None:
-    """Load the train config into the Runner and train, or play `checkpoint` when `test`."""
-    runner.load(train_cfg)
-    runner.reset()
-    runner.run({"train": not test, "play": test, "checkpoint": checkpoint or None, "sigma": None})
+@dataclass
+class RunResult:
+    """What a run did, for its summary line: training's epochs and best, or the played episodes."""
+
+    epoch: int | None = None  # training: the last epoch trained
+    epochs_here: int = 0  # training: the epochs this process trained (fewer than `epoch` after a resume)
+    best_reward: float | None = None  # training: the best mean episode reward of the run
+    best_checkpoint: Path | None = None
+    episodes: int = 0  # play: whole episodes played
+    mean_reward: float | None = None
+    mean_length: float | None = None
+
+
+class EpisodeTally:
+    """The whole episodes a player plays, counted from its `env_step`'s rewards and dones (any rl_games player)."""
+
+    def __init__(self) -> None:
+        self.episodes, self.reward_sum, self.length_sum = 0, 0.0, 0.0
+        self._reward: torch.Tensor | None = None
+        self._length: torch.Tensor | None = None
+
+    def attach(self, player: Any) -> Any:
+        env_step = player.env_step
+
+        def counted_env_step(env, actions):
+            obs, rewards, dones, infos = env_step(env, actions)
+            self.add(torch.as_tensor(rewards), torch.as_tensor(dones))
+            return obs, rewards, dones, infos
+
+        player.env_step = counted_env_step
+        return player
+
+    def add(self, rewards: torch.Tensor, dones: torch.Tensor) -> None:
+        done = dones.reshape(-1).bool().cpu()
+        reward = rewards.float().reshape(done.shape[0], -1)[:, 0].cpu()
+        if self._reward is None:
+            self._reward, self._length = torch.zeros_like(reward), torch.zeros_like(reward)
+        self._reward += reward
+        self._length += 1
+        self.episodes += int(done.sum())
+        self.reward_sum += float(self._reward[done].sum())
+        self.length_sum += float(self._length[done].sum())
+        self._reward[done] = 0.0
+        self._length[done] = 0.0
+
+
+def run(runner: Runner, train_cfg: dict[str, Any], test: bool, checkpoint: str | None, verbose: bool = False) -> RunResult:
+    """Load the train config into the Runner and train, or play `checkpoint` when `test`.
+
+    rl_games' own prints reach stdout only when `verbose` (console.py).
+    """
+    tally = EpisodeTally()
+    if test:
+        create_player = runner.create_player
+        runner.create_player = lambda: tally.attach(create_player())
+    with rl_games_output(verbose):
+        runner.load(train_cfg)
+        runner.reset()
+        runner.run({"train": not test, "play": test, "checkpoint": checkpoint or None, "sigma": None})
+    if test:
+        played = max(tally.episodes, 1)
+        return RunResult(episodes=tally.episodes, mean_reward=tally.reward_sum / played, mean_length=tally.length_sum / played)
+    return training_result(runner)
+
+
+def training_result(runner: Runner) -> RunResult:
+    """The epochs and the best reward of the agent a Runner trained, and its best checkpoint."""
+    observer = runner.algo_observer
+    agent = next((o.algo for o in getattr(observer, "observers", [observer]) if isinstance(o, RLGPUAlgoObserver) and hasattr(o, "algo")), None)
+    if agent is None:
+        return RunResult()
+    best = float(agent.last_mean_rewards)
+    best_file = Path(agent.nn_dir) / f"{agent.config['name']}.pth"
+    first = getattr(agent, "_first_epoch_here", None)
+    return RunResult(
+        epoch=agent.epoch_num,
+        epochs_here=agent.epoch_num - first + 1 if first is not None else 0,
+        best_reward=best if best > -1e9 else None,
+        best_checkpoint=best_file if best_file.is_file() else None,
+    )

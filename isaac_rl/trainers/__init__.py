@@ -13,11 +13,13 @@ summaries/), prints the same start-up and epoch lines, resumes and plays.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
-def run_trainer(cfg: Any) -> None:
-    """Train or play `cfg.task_name` with `cfg.trainer` (rsl_rl or skrl); scripts/train.py's dispatch."""
+def run_trainer(cfg: Any, resumed: Path | None) -> None:
+    """Train or play `cfg.task_name` with `cfg.trainer` (rsl_rl or skrl); scripts/train.py's dispatch, once it
+    has settled the run to resume (`resumed`) and the checkpoint file."""
     from isaac_rl.trainers import common
 
-    common.run(cfg)
+    common.run(cfg, resumed)

@@ -38,10 +38,6 @@ def load_trainer_config(trainer: str, task_name: str) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
 
 
-def experiment_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.train_dir) / (cfg.experiment or f"{cfg.task_name}_{cfg.trainer}")
-
-
 def checkpoint_path(nn_dir: Path, task_name: str, epoch: int) -> Path:
     return nn_dir / f"last_{task_name}_ep_{epoch}.pth"
 
@@ -196,10 +192,11 @@ def play(task, policy: Callable[[torch.Tensor], torch.Tensor], games: int) -> di
     return result
 
 
-def run(cfg: DictConfig) -> None:
-    """scripts/train.py for `trainer=rsl_rl|skrl`: train (a new run, or `resume`) or play (`test=True`)."""
+def run(cfg: DictConfig, resumed: Path | None) -> None:
+    """scripts/train.py for `trainer=rsl_rl|skrl`: train (a new run, or the `resumed` one) or play (`test=True`).
+
+    scripts/train.py has already settled `cfg.checkpoint` (the file to play or continue from) and `resumed`."""
     from isaac_rl.rlgames import distributed
-    from isaac_rl.rlgames.checkpoint import newest_checkpoint, require_checkpoint_file
     from isaac_rl.utils.config import apply_cpu_num_envs
     from isaac_rl.utils.seeding import set_seed
 
@@ -208,15 +205,6 @@ def run(cfg: DictConfig) -> None:
             raise ValueError(f"{key}=True works with trainer=rl_games; trainer={cfg.trainer} does not support it yet")
     library = _library(cfg.trainer)
     agent_cfg = load_trainer_config(cfg.trainer, cfg.task_name)
-    resumed = run_dirs.resumed_run_dir(cfg.resume, experiment_dir(cfg), cfg.test, cfg.checkpoint)
-    if resumed is not None:
-        found = newest_checkpoint(resumed / "nn")
-        print(f"resume: continuing {resumed} from {found}" if found else f"resume: {resumed} has no checkpoint yet, starting it over")
-        cfg.checkpoint = str(found) if found else ""
-    if cfg.checkpoint:
-        require_checkpoint_file(cfg.checkpoint)
-    if cfg.test and not cfg.checkpoint:
-        raise ValueError(f"test=True plays a trained policy: give checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
 
     rank = distributed.current_rank(cfg.multi_gpu)
     if cfg.multi_gpu:
@@ -237,7 +225,7 @@ def run(cfg: DictConfig) -> None:
         play(task, policy, games)
         return
 
-    run_dir = (resumed or run_dirs.new_run_dir(experiment_dir(cfg))) if rank.is_main else None
+    run_dir = (resumed or run_dirs.new_run_dir(run_dirs.experiment_dir(cfg))) if rank.is_main else None
     where = f"run {run_dir}" if run_dir is not None else f"rank {rank.global_rank}"
     print(f"isaac_rl: task {cfg.task_name}, {task.num_envs} envs, sim {cfg.sim_device}, rl {cfg.rl_device}, "
           f"physics {task.sim.describe()}, trainer {cfg.trainer}, {where}")  # fmt: skip

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import difflib
 import re
+import sys
 from typing import Any
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from isaac_rl import CFG_ROOT
@@ -47,6 +51,87 @@ def compose_config(overrides: list[str]) -> DictConfig:
     register_resolvers()
     with initialize_config_dir(version_base="1.3", config_dir=str(CFG_ROOT)):
         return compose(config_name="config", overrides=list(overrides))
+
+
+def compose_checked(overrides: list[str]) -> DictConfig:
+    """`compose_config`, with hydra's errors (unknown task, key without `+`, bad syntax) as one `ConfigError` line."""
+    try:
+        return compose_config(overrides)
+    except HydraException as error:
+        raise s.ConfigError([composition_problem(error, overrides)]) from None
+
+
+def composition_problem(error: HydraException, overrides: list[str]) -> str:
+    """One line for an error hydra raised composing `overrides`, naming the closest task, train config or key."""
+    text = str(error)
+    missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+    if missing is not None:
+        group, name = missing.groups()
+        options = list(getattr(error, "options", None) or [])
+        what = "task" if group == "task" else f"{group} config"
+        return f"{group}={name}: no such {what}{_closest(name, options)}; known: {', '.join(options) or 'none'}"
+    unknown = re.search(r"Could not override '([^']+)'", text)
+    if unknown is not None:
+        key = unknown.group(1)
+        given = next((o for o in overrides if o.split("=", 1)[0] == key), key)
+        parent, _, leaf = key.rpartition(".")
+        section = _section(overrides, parent)
+        known = sorted(str(k) for k in section) if section is not None else []
+        where = parent or "the top level"
+        return f"{given}: unknown key{_closest(leaf, known, parent)}; {where} accepts {', '.join(known)} (a new key needs +{given})"
+    first = next((line.strip() for line in text.splitlines() if line.strip() and not line.startswith("See https://hydra")), text)
+    return f"{_unparsable(overrides) or ' '.join(overrides)}: {first} (expected key=value, as hydra's override grammar)"
+
+
+def _unparsable(overrides: list[str]) -> str | None:
+    """The first override hydra cannot parse on its own, or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except HydraException:
+            return override
+    return None
+
+
+def _closest(name: str, options: list[str], parent: str = "") -> str:
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.6) or difflib.get_close_matches(name.lower(), [o.lower() for o in options], n=1, cutoff=0.6)
+    if not match:
+        return ""
+    option = next(o for o in options if o.lower() == match[0].lower())
+    return f" (did you mean {parent + '.' if parent else ''}{option}?)"
+
+
+def _section(overrides: list[str], path: str) -> DictConfig | None:
+    """The section at `path` of the shipped config `overrides` choose (their task and train), or None."""
+    try:
+        node = compose_config(reference_overrides(overrides))
+    except HydraException:
+        return None
+    for part in filter(None, path.split(".")):
+        node = node.get(part) if isinstance(node, DictConfig) else None
+    return node if isinstance(node, DictConfig) else None
+
+
+def cuda_device_count() -> int | None:
+    """CUDA devices the driver sees (honouring CUDA_VISIBLE_DEVICES), asked without importing torch; None if unknown.
+
+    0 where no CUDA driver loads: torch would find no device either.
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    if driver.cuInit(0) != 0:  # e.g. CUDA_ERROR_NO_DEVICE
+        return 0
+    count = ctypes.c_int(0)
+    if driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return None
+    return count.value
 
 
 def apply_cpu_num_envs(cfg: DictConfig, cuda: bool) -> str | None:
@@ -100,6 +185,7 @@ TOP_LEVEL: dict[str, Any] = {
     "physics_backend": s.choice("auto", "warp", "mujoco"),
     "headless": s.BOOLEAN,
     "trainer": s.choice("rl_games", "rsl_rl", "skrl"),
+    "verbose": s.BOOLEAN,
     "test": s.BOOLEAN,
     "checkpoint": s.optional(s.STRING, "empty"),
     "resume": s.either(s.BOOLEAN, s.Spec("a run directory", lambda v: isinstance(v, str) and v != "")),
