@@ -87,17 +87,22 @@ def test_curriculum_promotes_an_env_that_walked_off_its_tile_and_demotes_one_tha
     assert task.extras["episode"]["terrain_level"].item() == pytest.approx(1.0)
 
 
-def test_pushes_set_a_horizontal_base_velocity_every_interval():
-    task = make_task(num_envs=4, pushInterval_s=0.1, addNoise=False)  # every 5 steps
+def test_pushes_set_a_horizontal_base_velocity_every_interval(monkeypatch):
+    task = make_task(num_envs=4, pushInterval_s=0.1, addNoise=False)  # every 5 steps, all envs at once
+    push = task.event_manager.scheduled["interval"][0]
+    fired = []
+    run = push.run
+    monkeypatch.setattr(push, "run", lambda mask: (fired.append(mask.clone()), run(mask)))
     task.reset()
-    for _ in range(4):
+    for _ in range(10):
         task.step(torch.zeros(4, 12))
-    before = task.sim.root_lin_vel[:, :2].clone()
-    task.push_robots(torch.tensor(True))
-    pushed = task.sim.root_lin_vel[:, :2]
-    assert not torch.allclose(before, pushed) and pushed.abs().max() <= 1.0
-    task.push_robots(torch.tensor(False))
-    torch.testing.assert_close(task.sim.root_lin_vel[:, :2], pushed)
+    assert [bool(mask.all()) for mask in fired] == [False] * 4 + [True] + [False] * 4 + [True]
+    # the push itself: a horizontal base velocity in +-pushVelocity, the vertical one kept
+    before = task.sim.root_lin_vel.clone()
+    run(torch.ones(4, dtype=torch.bool))
+    pushed = task.sim.root_lin_vel
+    assert not torch.allclose(before[:, :2], pushed[:, :2]) and pushed[:, :2].abs().max() <= 1.0
+    torch.testing.assert_close(pushed[:, 2], before[:, 2])
 
 
 def test_heights_are_observed_relative_to_the_base_and_clipped():

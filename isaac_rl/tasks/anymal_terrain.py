@@ -41,6 +41,8 @@ import torch
 from isaac_rl.tasks.anymal import JOINTS, LEGS
 from isaac_rl.tasks.base import locomotion as terms
 from isaac_rl.tasks.base.commands import VelocityCommands
+from isaac_rl.tasks.base.event_terms import push_by_setting_velocity
+from isaac_rl.tasks.base.events import Event
 from isaac_rl.tasks.base.legged_task import LeggedTask
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.terrain import ANYMAL_SCAN_X, ANYMAL_SCAN_Y, HeightScan, TerrainConfig, generate_terrain, update_terrain_levels
@@ -82,16 +84,12 @@ class AnymalTerrain(LeggedTask):
         env = cfg["env"]
         learn = env["learn"]
         self.terrain = generate_terrain(TerrainConfig.from_task_cfg(env["terrain"]))
-        step_dt = self.step_dt(cfg)
-        self.push_interval = max(int(float(learn["pushInterval_s"]) / step_dt + 0.5), 1) if learn["pushRobots"] else 0
-        self.push_velocity = float(learn.get("pushVelocity", 1.0))
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         dev, n = self.device, self.num_envs
         self.last_actions = torch.zeros((n, len(self.joints)), device=dev)
         self.last_dof_vel = torch.zeros((n, len(self.joints)), device=dev)
         self.feet_air_time = torch.zeros((n, len(self.feet)), device=dev)
-        self.step_counter = torch.zeros((), dtype=torch.long, device=dev)
 
         # the curriculum: each env's row (level) and column (terrain kind), and where it started
         config = self.terrain.config
@@ -139,21 +137,20 @@ class AnymalTerrain(LeggedTask):
     def collision_forces(self) -> torch.Tensor:
         return self.sim.scene.body_contact_forces(self.knees)
 
-    # -- physics: pushes -------------------------------------------------------
+    # -- physics: pushes --------------------------------------------------------
+    def events(self) -> dict[str, Event]:
+        """Every pushInterval_s (one clock for all envs) the bases get a horizontal velocity in +-pushVelocity m/s."""
+        learn = self.cfg["env"]["learn"]
+        if not learn["pushRobots"]:
+            return {}
+        speed = float(learn.get("pushVelocity", 1.0))
+        push = {"velocity_range": {"x": (-speed, speed), "y": (-speed, speed)}}
+        return {"push_robots": Event(push_by_setting_velocity, "interval", push, interval_s=float(learn["pushInterval_s"]), global_time=True)}
+
     def post_physics_step(self) -> None:
-        self.step_counter += 1
-        if self.push_interval:
-            self.push_robots(self.step_counter % self.push_interval == 0)
         super().post_physics_step()
         self.last_actions.copy_(self.actions)
         self.last_dof_vel.copy_(self.sim.dof_vel)
-
-    def push_robots(self, push: torch.Tensor) -> None:
-        """Where `push` (a bool scalar or (num_envs,)) is set, give the base a random horizontal velocity in +-pushVelocity (1 m/s)."""
-        actor = self.sim.scene.actor_names[0]
-        state = self.sim.scene.actor_root_state(actor)
-        state[:, 0, 7:9] = self.push_velocity * (2.0 * torch.rand((self.num_envs, 2), device=self.device) - 1.0)
-        self.sim.scene.write_root_state(push.expand(self.num_envs), actor, state)
 
     # -- observations and rewards out ----------------------------------------
     def update_state(self) -> None:
