@@ -229,9 +229,12 @@ def _summary_line(cfg: DictConfig, result, run_dir: Path | None) -> str:
             f"isaac_rl: played {result.episodes} episodes, {reward}; checkpoint {cfg.checkpoint} ({trained}), "
             f"run {_checkpoint_run_dir(cfg.checkpoint)}, {wall}"
         )
-    best = f"best mean episode reward {result.best_reward:.2f}" if result.best_reward is not None else "no episode finished"
-    checkpoint = f"best checkpoint {result.best_checkpoint}" if result.best_checkpoint else "no best checkpoint (save_best_after not reached)"
-    return f"isaac_rl: trained to epoch {result.epoch} ({result.epochs_here} in this run), {best}, {checkpoint}, run {run_dir}, {wall}"
+    if result.best_reward is not None:
+        best = f"best mean episode reward {result.best_reward:.2f}, best checkpoint {result.best_checkpoint}"
+    else:  # rl_games keeps a best reward (and writes the best checkpoint) only from epoch save_best_after on
+        after = cfg.train.params.config.get("save_best_after", 100)
+        best = f"no best reward or checkpoint yet (rl_games keeps them from epoch save_best_after={after} on)"
+    return f"isaac_rl: trained to epoch {result.epoch} ({result.epochs_here} in this run), {best}, run {run_dir}, {wall}"
 
 
 def _resume_command(argv: list[str], run: Path) -> str:

@@ -135,9 +135,12 @@ class VecTask:
             and self.rl_device == self.device
         )
         self.compile_step = self.use_cuda_graph and bool(config.get("sim", {}).get("compile_step", True))
+        if self.compile_step:
+            self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
+            self._finish_step = torch.compile(self._finish_step, dynamic=False)
         self._step_graph: torch.cuda.CUDAGraph | None = None
-        # eager steps before capture: lazy initialisation and compilation must not happen while capturing
-        # (with compile_step: one uncompiled step, then the compiled one; see _warm_up_step)
+        # eager steps before capture: lazy initialisation and compilation must not happen while capturing,
+        # and the compiled step's second call settles any recompilation its first call set off
         self._warm_up_steps_left = 2 if self.compile_step else 1
 
     # -- set-up --------------------------------------------------------------
@@ -299,16 +302,10 @@ class VecTask:
         self._graph_outputs = (dict(obs_dict), rewards, resets, dict(extras))
 
     def _warm_up_step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
-        compiles = self.compile_step and self._warm_up_steps_left == 0
-        if compiles:
-            # Compiled only now: the first, uncompiled step built what a step builds on first use (index plans,
-            # extras keys), which would break dynamo's graphs and recompile them (Anymal: 9 graphs, not 2).
-            self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
-            self._finish_step = torch.compile(self._finish_step, dynamic=False)
         try:
             return self._step(actions)
         except Exception as error:
-            if not compiles:
+            if not self.compile_step:
                 raise
             raise RuntimeError(
                 f"torch.compile of the {type(self).__name__} step failed ({type(error).__name__}: {error}); "
