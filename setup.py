@@ -38,8 +38,9 @@ setup(
         "ray": ["ray>=2.40"],
         # optional: examples/rllib/ trains isaac_rl tasks with RLlib through isaac_rl.envs.make_vec
         "rllib": ["ray[rllib]>=2.40"],
-        # optional: trainer=rsl_rl trains with rsl_rl's PPO (pulls tensordict, GitPython, onnx, onnxscript)
-        "rsl_rl": ["rsl-rl-lib>=5.5,<6"],
+        # optional: trainer=rsl_rl trains with rsl_rl's PPO (pulls tensordict, GitPython, onnx, onnxscript); the extra is
+        # named with a hyphen, as pip normalises extras (pip 23 ignores ".[rsl_rl]" against normalised metadata)
+        "rsl-rl": ["rsl-rl-lib>=5.5,<6"],
         # optional: trainer=skrl trains with skrl's PPO
         "skrl": ["skrl>=2.1,<3"],
         # optional: task=ShadowHand reads OpenAI's Shadow Hand model from gymnasium-robotics' package files

@@ -50,7 +50,7 @@ def test_there_are_exactly_two_set_up_commands_main_job_then_tests():
 
 
 @pytest.mark.parametrize("number,install,run", [(1, "pip install -e .", "python scripts/train.py task=Cartpole"),
-                                                (2, 'pip install -e .[test,wandb,export,ray,rllib,video,rsl_rl,skrl,hands]', "python -m pytest -q")])  # fmt: skip
+                                                (2, 'pip install -e .[test,wandb,export,ray,rllib,video,rsl-rl,skrl,hands]', "python -m pytest -q")])  # fmt: skip
 def test_a_machine_without_a_gpu_installs_the_cpu_torch_before_the_package(number, install, run, tmp_path):
     calls = run_in_stub_shell(setup_commands()[number], tmp_path, gpu=False)
     assert calls == [CPU_TORCH, install, run]

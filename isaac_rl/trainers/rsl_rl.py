@@ -36,9 +36,9 @@ def require() -> None:
 
         found = version("rsl-rl-lib")
     except Exception as error:  # ImportError, PackageNotFoundError
-        raise ValueError(f"trainer=rsl_rl needs rsl-rl-lib {REQUIRED_MAJOR}.x ({error}): pip install -e \".[rsl_rl]\"") from None
+        raise ValueError(f"trainer=rsl_rl needs rsl-rl-lib {REQUIRED_MAJOR}.x ({error}): pip install -e \".[rsl-rl]\"") from None
     if int(found.split(".")[0]) != REQUIRED_MAJOR:
-        raise ValueError(f"trainer=rsl_rl needs rsl-rl-lib {REQUIRED_MAJOR}.x, found {found}: pip install -e \".[rsl_rl]\"")
+        raise ValueError(f"trainer=rsl_rl needs rsl-rl-lib {REQUIRED_MAJOR}.x, found {found}: pip install -e \".[rsl-rl]\"")
 
 
 def check_multi_gpu() -> None:
