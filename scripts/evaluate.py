@@ -75,7 +75,9 @@ def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
         totals["length"] += torch.where(counted, episode_length, 0.0).sum()
         if task.success_buf is not None:
             totals["successes"] += (counted & extras["successes"]).sum()
-        count_goals_reached(totals, extras, counted)
+        goals = extras.get("goals_reached")  # tasks with goals reached per env (ShadowHand: its consecutive successes)
+        if isinstance(goals, torch.Tensor):
+            totals["goals_reached"] = totals.get("goals_reached", 0.0) + torch.where(counted, goals.float(), 0.0).sum()
         for key, value in extras.get("episode", {}).items():
             if isinstance(value, torch.Tensor) and value.shape == (n,):
                 totals[f"final_{key}"] = totals.get(f"final_{key}", 0.0) + torch.where(counted, value.float(), 0.0).sum()
@@ -97,14 +99,6 @@ def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
     # the task's per-env episode statistics, as they stood at each episode's last step
     result.update({key: totals[key].item() / max(played, 1) for key in totals if key.startswith("final_")})
     return result
-
-
-def count_goals_reached(totals: dict[str, torch.Tensor], extras: dict, counted: torch.Tensor) -> None:
-    """Add the goals reached in the episodes counted this step, for tasks that report them (ShadowHand's
-    `extras["goals_reached"]`, per env: its consecutive successes)."""
-    goals = extras.get("goals_reached")
-    if isinstance(goals, torch.Tensor):
-        totals["goals_reached"] = totals.get("goals_reached", 0.0) + torch.where(counted, goals.float(), 0.0).sum()
 
 
 def consecutive_successes_text(result: dict[str, float]) -> str:
