@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from isaac_rl.rlgames.run_config import check_batch, check_run_config, settle_run_files
 from isaac_rl.utils import run_dirs
 from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
+from isaac_rl.utils.compile_cache import use_cache_dir
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
 
 # the command's start (after these light imports), for the summary line's wall time
@@ -84,6 +85,8 @@ def _settle_inputs(cfg: DictConfig) -> Path | None:
 
 def main(cfg: DictConfig) -> None:
     resumed = _settle_inputs(cfg)
+    # before torch and Warp load: they read where their caches are when they start
+    use_cache_dir(cfg.cache_dir or None, warp_dir=cfg.warp_cache_dir or None)
     if cfg.trainer != "rl_games":
         from isaac_rl.trainers import run_trainer  # rsl_rl, skrl: isaac_rl/trainers/, docs/trainers.md
 
@@ -125,9 +128,6 @@ def main(cfg: DictConfig) -> None:
         print(note)
     if not cfg.test:
         check_batch(cfg)
-    if cfg.warp_cache_dir:
-        # Warp reads this when it initialises, which happens when the first sim is built.
-        os.environ["WARP_CACHE_PATH"] = str(Path(cfg.warp_cache_dir).expanduser().resolve())
     cfg.seed = set_seed(cfg.seed, cfg.torch_deterministic, rank=rank.global_rank)
 
     run_dir = None if cfg.test else _claim_run_dir(cfg, resumed, rank.is_main)
