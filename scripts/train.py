@@ -36,6 +36,7 @@ from isaac_rl.utils import run_dirs
 from isaac_rl.utils.cli import exit_on_user_error, overrides_or_help
 from isaac_rl.utils.compile_cache import use_cache_dir
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_checked, compose_reference
+from isaac_rl.utils.run_summary import RunResult, play_line, training_line
 
 # the command's start (after these light imports), for the summary line's wall time
 STARTED = time.perf_counter()
@@ -90,7 +91,9 @@ def main(cfg: DictConfig) -> None:
     if cfg.trainer != "rl_games":
         from isaac_rl.trainers import run_trainer  # rsl_rl, skrl: isaac_rl/trainers/, docs/trainers.md
 
-        run_trainer(cfg, resumed)
+        result, run_dir = run_trainer(cfg, resumed)
+        if result is not None:  # rank 0's
+            print(_summary_line(cfg, result, run_dir))
         return
     if cfg.capture_video:
         if cfg.task.env.get("gym_id"):
@@ -213,28 +216,23 @@ def main(cfg: DictConfig) -> None:
             distributed.shutdown()
 
 
-def _summary_line(cfg: DictConfig, result, run_dir: Path | None) -> str:
+def _summary_line(cfg: DictConfig, result: RunResult, run_dir: Path | None) -> str:
     """The run's last line: epochs, the best mean reward, the best checkpoint, the run directory, the wall time."""
-    from isaac_rl.rlgames.checkpoint import load_checkpoint
-
-    wall = f"{time.perf_counter() - STARTED:.1f}s"
+    seconds = time.perf_counter() - STARTED
     if cfg.test:
-        state = load_checkpoint(cfg.checkpoint)
-        trained = f"epoch {state.get('epoch', '?')}"
-        best = float(state.get("last_mean_rewards", -1e9))  # rl_games keeps it as a numpy float32
-        if best > -1e9:
-            trained += f", best mean episode reward {best:.2f} in training"
-        reward = f"mean episode reward {result.mean_reward:.2f}, mean episode length {result.mean_length:.1f}" if result.episodes else "no episode finished"
-        return (
-            f"isaac_rl: played {result.episodes} episodes, {reward}; checkpoint {cfg.checkpoint} ({trained}), "
-            f"run {_checkpoint_run_dir(cfg.checkpoint)}, {wall}"
-        )
-    if result.best_reward is not None:
-        best = f"best mean episode reward {result.best_reward:.2f}, best checkpoint {result.best_checkpoint}"
-    else:  # rl_games keeps a best reward (and writes the best checkpoint) only from epoch save_best_after on
+        if result.played_epoch is None:  # rl_games: what its checkpoint says of its training
+            from isaac_rl.rlgames.checkpoint import load_checkpoint
+
+            state = load_checkpoint(cfg.checkpoint)
+            best = float(state.get("last_mean_rewards", -1e9))  # rl_games keeps it as a numpy float32
+            result.played_epoch, result.played_best_reward = state.get("epoch"), best if best > -1e9 else None
+        return play_line(result, cfg.checkpoint, _checkpoint_run_dir(cfg.checkpoint), seconds)
+    if cfg.trainer == "rl_games":  # rl_games keeps a best reward (and writes the best checkpoint) only from epoch save_best_after on
         after = cfg.train.params.config.get("save_best_after", 100)
-        best = f"no best reward or checkpoint yet (rl_games keeps them from epoch save_best_after={after} on)"
-    return f"isaac_rl: trained to epoch {result.epoch} ({result.epochs_here} in this run), {best}, run {run_dir}, {wall}"
+        no_best = f"no best reward or checkpoint yet (rl_games keeps them from epoch save_best_after={after} on)"
+    else:
+        no_best = f"no episode finished yet, last checkpoint {result.last_checkpoint}"
+    return training_line(result, run_dir, seconds, no_best)
 
 
 def _resume_command(argv: list[str], run: Path) -> str:

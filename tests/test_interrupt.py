@@ -139,3 +139,27 @@ def test_sigterm_to_torchrun_stops_every_rank_at_one_epoch_and_rank_0_saves(tmp_
     epoch, checkpoint = int(stopped[0].group(2)), tmp_path / stopped[0].group(3)
     assert load_checkpoint(checkpoint)["epoch"] == epoch
     assert stopped[0].group(4).startswith("torchrun --nproc_per_node=2 ")
+
+
+@pytest.mark.parametrize("trainer", ["rsl_rl", "skrl"])
+def test_other_trainers_stop_save_and_resume_at_the_next_epoch_the_same_way(trainer, tmp_path):
+    pytest.importorskip(trainer)
+    from isaac_rl.trainers import common
+
+    (tmp_path / "scripts").symlink_to(REPO_ROOT / "scripts")
+    first = start_training(tmp_path, *RUN, f"trainer={trainer}")
+    stdout, stderr = signal_after_epochs(first, signal.SIGINT, epochs=2)
+    assert first.returncode == 130 and "Traceback" not in stderr, stdout[-2000:] + stderr[-2000:]
+    match = STOPPED.match(stdout.strip().splitlines()[-1])
+    assert match and match.group(1) == "SIGINT", stdout[-2000:]
+    epoch, checkpoint, command = int(match.group(2)), tmp_path / match.group(3), match.group(4)
+    assert re.search(rf"^epoch {epoch}/100000: ", stdout, re.M) and epoch >= 2
+    assert common._library(trainer).checkpoint_progress(str(checkpoint))[0] == epoch
+    run_dir = newest_run_dir(tmp_path / "runs" / f"Cartpole_{trainer}")
+    assert checkpoint.parent == run_dir / "nn" and not list((run_dir / "nn").glob(".*.tmp"))
+    assert shlex.split(command) == ["python", "scripts/train.py", *RUN, f"trainer={trainer}", f"resume={run_dir.relative_to(tmp_path)}"]
+
+    resumed = run_train(*shlex.split(command)[2:], f"max_iterations={epoch + 1}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert re.findall(r"^epoch (\d+)/", resumed.stdout, re.M) == [str(epoch + 1)], resumed.stdout[-2000:]
+    assert resumed.stdout.strip().splitlines()[-1].startswith(f"isaac_rl: trained to epoch {epoch + 1} (1 in this run), ")

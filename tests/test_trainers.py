@@ -1,6 +1,7 @@
 """trainer=rsl_rl and trainer=skrl: train, resume, play and export Cartpole through scripts/ as a user would."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,10 @@ pytest.importorskip("rsl_rl")
 pytest.importorskip("skrl")
 TRAINERS = ["rsl_rl", "skrl"]
 TINY = ["task=Cartpole", "num_envs=16"]
+SUMMARY = re.compile(
+    r"^isaac_rl: trained to epoch (?P<epoch>\d+) \((?P<here>\d+) in this run\), best mean episode reward (?P<best>-?[\d.]+), "
+    r"last checkpoint (?P<checkpoint>\S+), run (?P<run>\S+), [\d.]+s$"
+)
 
 
 @pytest.fixture(scope="module", params=TRAINERS)
@@ -40,6 +45,10 @@ def test_training_writes_the_run_layout_and_the_console_lines(trained):
     assert f"isaac_rl: task Cartpole, 16 envs, sim cpu, rl cpu, physics MuJoCo C on cpu" in stdout
     assert f"trainer {trainer}, run {run.relative_to(cwd)}" in stdout
     assert "epoch 2/2: mean episode reward" in stdout and "fps total" in stdout
+    summary = SUMMARY.match(stdout.strip().splitlines()[-1])
+    assert summary, stdout[-2000:]  # the run's last line, as rl_games' runs end
+    assert summary["epoch"] == "2" and summary["here"] == "2" and summary["run"] == str(run.relative_to(cwd))
+    assert summary["checkpoint"] == str((run / "nn" / "last_Cartpole_ep_2.pth").relative_to(cwd))
 
 
 def test_resume_continues_from_the_newest_checkpoint(trained):
@@ -49,6 +58,10 @@ def test_resume_continues_from_the_newest_checkpoint(trained):
     assert "epoch 3/3" in stdout and "epoch 1/" not in stdout and "epoch 2/" not in stdout
     assert (run / "nn" / "last_Cartpole_ep_3.pth").is_file()
     assert list(run.glob("config.resume_*.yaml"))
+    first, resumed = (SUMMARY.match(out.strip().splitlines()[-1]) for out in trained[3:])
+    assert resumed and resumed["epoch"] == "3" and resumed["here"] == "1", stdout[-2000:]
+    # the best reward is the run's, the epochs before the resume included
+    assert float(resumed["best"]) >= float(first["best"])
 
 
 def test_play_loads_the_checkpoint_and_plays_whole_episodes(trained):
@@ -56,6 +69,9 @@ def test_play_loads_the_checkpoint_and_plays_whole_episodes(trained):
     played = run_train(*TINY, f"trainer={trainer}", "test=True", f"checkpoint={run / 'nn' / 'last_Cartpole_ep_3.pth'}", "num_test_games=8", cwd=cwd)
     assert played.returncode == 0, played.stdout[-2000:] + played.stderr[-2000:]
     assert "played 8 episodes: mean episode reward" in played.stdout
+    last = played.stdout.strip().splitlines()[-1]
+    assert re.match(rf"isaac_rl: played 8 episodes, mean episode reward -?[\d.]+, mean episode length [\d.]+; "
+                    rf"checkpoint \S+last_Cartpole_ep_3.pth \(epoch 3, best mean episode reward -?[\d.]+ in training\), run {re.escape(str(run))}, [\d.]+s$", last), last  # fmt: skip
 
 
 def test_a_checkpoint_of_another_trainer_is_refused_in_one_line(trained):

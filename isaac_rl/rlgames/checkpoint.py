@@ -260,15 +260,9 @@ class SafeCheckpointMixin:
 
     def _agreed_stop_signal(self) -> int | None:
         """The signal that asked to stop, on any rank (all ranks stop at the same epoch), else None."""
-        request = getattr(self, "_stop_request", None)
-        signum = request.signum if request is not None else None
-        if getattr(self, "multi_gpu", False):
-            import torch.distributed as dist
+        from isaac_rl.rlgames.interrupt import agreed_signal
 
-            flag = torch.tensor([signum or 0], device=self.ppo_device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one small collective per epoch, as rl_games' own should_exit
-            signum = int(flag.item()) or None
-        return signum
+        return agreed_signal(getattr(self, "_stop_request", None), getattr(self, "multi_gpu", False), getattr(self, "ppo_device", None))
 
     def _stop(self, signum: int) -> None:
         from isaac_rl.rlgames.interrupt import TrainingInterrupted

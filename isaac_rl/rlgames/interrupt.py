@@ -1,7 +1,8 @@
 """Stopping training on SIGINT or SIGTERM at an epoch's end, with a checkpoint to resume from.
 
 Ctrl-C (SIGINT) and a scheduler's SIGTERM set a flag; the agent looks at it
-between epochs (`SafeCheckpointMixin.update_epoch`), saves, and raises
+between epochs (`SafeCheckpointMixin.update_epoch`; trainer=rsl_rl|skrl: their adapters
+in isaac_rl/trainers/), saves, and raises
 `TrainingInterrupted`, which the script turns into one line and exit status
 130 / 143 (128 + the signal, as a shell reports it). A second signal exits at
 once, without saving. Only this module's `stop_on_signals` installs handlers,
@@ -48,6 +49,22 @@ class StopRequest:
             print(f"\n{signal.Signals(signum).name} again: exiting now, nothing saved", file=sys.stderr, flush=True)
             os._exit(exit_code(signum))
         self.signum = signum
+
+
+def agreed_signal(request: StopRequest | None, distributed: bool, device) -> int | None:
+    """The signal that asked to stop, on any rank (all ranks stop at the same epoch), else None.
+
+    `distributed`: one small all-reduce per epoch, as rl_games' own should_exit, so no rank waits on the others forever.
+    """
+    signum = request.signum if request is not None else None
+    if distributed:
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([signum or 0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        signum = int(flag.item()) or None
+    return signum
 
 
 @contextmanager

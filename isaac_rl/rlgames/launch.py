@@ -6,7 +6,6 @@ from Python without hydra.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +21,7 @@ from isaac_rl.rlgames.console import rl_games_output
 from isaac_rl.rlgames.extensions import CombinedObserver
 from isaac_rl.rlgames.observer import RLGPUAlgoObserver
 from isaac_rl.rlgames.registration import register_rlgpu
+from isaac_rl.utils.run_summary import RunResult
 
 RunnerHook = Callable[[Runner], None]
 _runner_hooks: list[RunnerHook] = []
@@ -70,19 +70,6 @@ def build_runner(create_env: Callable[..., Any] | None, observers: list[AlgoObse
     for hook in _runner_hooks:
         hook(runner)
     return runner
-
-
-@dataclass
-class RunResult:
-    """What a run did, for its summary line: training's epochs and best, or the played episodes."""
-
-    epoch: int | None = None  # training: the last epoch trained
-    epochs_here: int = 0  # training: the epochs this process trained (fewer than `epoch` after a resume)
-    best_reward: float | None = None  # training: the best mean episode reward of the run
-    best_checkpoint: Path | None = None
-    episodes: int = 0  # play: whole episodes played
-    mean_reward: float | None = None
-    mean_length: float | None = None
 
 
 class EpisodeTally:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 
-def run_trainer(cfg: Any, resumed: Path | None) -> None:
+def run_trainer(cfg: Any, resumed: Path | None) -> tuple[Any, Path | None]:
     """Train or play `cfg.task_name` with `cfg.trainer` (rsl_rl or skrl); scripts/train.py's dispatch, once it
-    has settled the run to resume (`resumed`) and the checkpoint file."""
+    has settled the run to resume (`resumed`) and the checkpoint file. Returns the run's `RunResult` and directory
+    (None, None on ranks other than 0), for the summary line."""
     from isaac_rl.trainers import common
 
-    common.run(cfg, resumed)
+    return common.run(cfg, resumed)

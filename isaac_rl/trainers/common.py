@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from isaac_rl import CFG_ROOT
 from isaac_rl.utils import run_dirs
+from isaac_rl.utils.run_summary import RunResult
+
+if TYPE_CHECKING:
+    from isaac_rl.rlgames.interrupt import StopRequest
 
 LIBRARY_TRAINERS = ("rsl_rl", "skrl")
 
@@ -52,6 +56,16 @@ def save_checkpoint(state: dict[str, Any], nn_dir: Path, task_name: str, epoch: 
     print(f"=> saved checkpoint '{path}'")
     prune_checkpoints(nn_dir, keep)
     return path
+
+
+def stop_after_epoch(stop: StopRequest | None, distributed: bool, device: torch.device | str, epoch: int, save: Callable[[], Path | None]) -> None:
+    """At an epoch's end: when SIGINT/SIGTERM asked (on any rank), `save()` (rank 0's checkpoint, else None) and
+    raise `TrainingInterrupted`, which scripts/train.py turns into its one line and exit status."""
+    from isaac_rl.rlgames.interrupt import TrainingInterrupted, agreed_signal
+
+    signum = agreed_signal(stop, distributed, device)
+    if signum is not None:
+        raise TrainingInterrupted(signum, epoch, save())
 
 
 class EpisodeStats:
@@ -192,11 +206,15 @@ def play(task, policy: Callable[[torch.Tensor], torch.Tensor], games: int) -> di
     return result
 
 
-def run(cfg: DictConfig, resumed: Path | None) -> None:
+def run(cfg: DictConfig, resumed: Path | None) -> tuple[RunResult | None, Path | None]:
     """scripts/train.py for `trainer=rsl_rl|skrl`: train (a new run, or the `resumed` one) or play (`test=True`).
+    Returns what the run did and its directory, for the summary line (None on ranks other than 0).
+
+    SIGINT/SIGTERM: the adapters finish the epoch, save it and raise `TrainingInterrupted`, as rl_games' agents do.
 
     scripts/train.py has already settled `cfg.checkpoint` (the file to play or continue from) and `resumed`."""
     from isaac_rl.rlgames import distributed
+    from isaac_rl.rlgames.interrupt import stop_on_signals
     from isaac_rl.utils.config import apply_cpu_num_envs
     from isaac_rl.utils.seeding import set_seed
 
@@ -222,8 +240,10 @@ def run(cfg: DictConfig, resumed: Path | None) -> None:
         print(f"isaac_rl: task {cfg.task_name}, {task.num_envs} envs, sim {cfg.sim_device}, rl {cfg.rl_device}, "
               f"physics {task.sim.describe()}, trainer {cfg.trainer}, test: {games} episodes of {cfg.checkpoint}")  # fmt: skip
         policy = load_policy(cfg, task).to(task.rl_device).eval()
-        play(task, policy, games)
-        return
+        played = play(task, policy, games)
+        epoch, best = library.checkpoint_progress(cfg.checkpoint)
+        result = RunResult(episodes=games, mean_reward=played["reward"], mean_length=played["length"], played_epoch=epoch, played_best_reward=best)
+        return result, None
 
     run_dir = (resumed or run_dirs.new_run_dir(run_dirs.experiment_dir(cfg))) if rank.is_main else None
     where = f"run {run_dir}" if run_dir is not None else f"rank {rank.global_rank}"
@@ -235,17 +255,22 @@ def run(cfg: DictConfig, resumed: Path | None) -> None:
             name = f"config.resume_{time.strftime(run_dirs.STAMP_FORMAT)}.yaml"
         resolved = {**OmegaConf.to_container(cfg, resolve=True), "agent": agent_cfg}
         (run_dir / name).write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    library.train(
-        task,
-        agent_cfg,
-        run_dir=run_dir,
-        checkpoint=cfg.checkpoint or None,
-        max_iterations=cfg.max_iterations or None,
-        keep_checkpoints=cfg.keep_checkpoints,
-        seed=cfg.seed,
-    )
-    if cfg.multi_gpu:
-        distributed.shutdown()
+    try:
+        with stop_on_signals() as stop:  # the adapters look at it after each epoch: interrupt.py
+            result = library.train(
+                task,
+                agent_cfg,
+                run_dir=run_dir,
+                checkpoint=cfg.checkpoint or None,
+                max_iterations=cfg.max_iterations or None,
+                keep_checkpoints=cfg.keep_checkpoints,
+                seed=cfg.seed,
+                stop=stop,
+            )
+    finally:
+        if cfg.multi_gpu:
+            distributed.shutdown()
+    return (result, run_dir) if rank.is_main else (None, None)
 
 
 def mean_or_none(values) -> float | None:

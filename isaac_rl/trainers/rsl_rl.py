@@ -18,11 +18,15 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
-from isaac_rl.trainers.common import DeployedPolicy, EpisodeStats, EpochLine, mean_or_none, save_checkpoint
+from isaac_rl.trainers.common import DeployedPolicy, EpisodeStats, EpochLine, mean_or_none, save_checkpoint, stop_after_epoch
+from isaac_rl.utils.run_summary import RunResult
+
+if TYPE_CHECKING:
+    from isaac_rl.rlgames.interrupt import StopRequest
 
 REQUIRED_MAJOR = 5
 
@@ -107,19 +111,24 @@ def _runner_class():
 
         episode_stats: EpisodeStats
         epoch_line: EpochLine
+        best_reward: float | None = None  # the best epoch's mean episode reward, kept in the checkpoints
+        after_epoch: Callable[[int], None]
 
         def log(self, it: int, start_it: int, total_it: int, collect_time: float, learn_time: float, **kwargs: Any) -> None:
             with contextlib.redirect_stdout(io.StringIO()):
                 super().log(it=it, start_it=start_it, total_it=total_it, collect_time=collect_time, learn_time=learn_time, **kwargs)
             means = self.episode_stats.flush()
-            if self.writer is None:
-                return
-            epoch_frames = self.cfg["num_steps_per_env"] * self.num_envs * self.gpu_world_size
-            self.epoch_line.max_epochs = total_it
-            print(self.epoch_line.format(
-                it + 1, self.tot_time, collect_time + learn_time, (it + 1) * epoch_frames, epoch_frames,
-                mean_or_none(self.rewbuffer), mean_or_none(self.lenbuffer), means,
-            ))  # fmt: skip
+            reward = mean_or_none(self.rewbuffer)
+            if reward is not None and (self.best_reward is None or reward > self.best_reward):
+                self.best_reward = reward
+            if self.writer is not None:
+                epoch_frames = self.cfg["num_steps_per_env"] * self.num_envs * self.gpu_world_size
+                self.epoch_line.max_epochs = total_it
+                print(self.epoch_line.format(
+                    it + 1, self.tot_time, collect_time + learn_time, (it + 1) * epoch_frames, epoch_frames,
+                    reward, mean_or_none(self.lenbuffer), means,
+                ))  # fmt: skip
+            self.after_epoch(it)
 
     class TaskRunner(OnPolicyRunner):
         """OnPolicyRunner whose checkpoints go to the run's nn/ (atomic, pruned, the task's curriculum inside)."""
@@ -135,6 +144,9 @@ def _runner_class():
             self.logger.git_status_repos.clear()  # rsl_rl would store the git diff of its own install
             self.logger.episode_stats = env.episode_stats
             self.logger.epoch_line = EpochLine(0)
+            self.logger.after_epoch = self._after_epoch
+            self.stop: StopRequest | None = None
+            self.last_checkpoint: Path | None = None
             self.nn_dir = run_dir / "nn" if run_dir is not None else None
             self.task_name, self.keep_checkpoints = task_name, keep_checkpoints
             self._saved_iteration: int | None = None
@@ -144,17 +156,26 @@ def _runner_class():
                 return  # rsl_rl's final save repeats the last periodic one
             state = self.alg.save()
             state["iter"] = self.current_learning_iteration
-            state["infos"] = {"env_state": self.env.task.get_env_state()}
-            save_checkpoint(state, self.nn_dir, self.task_name, self.current_learning_iteration + 1, self.keep_checkpoints)
+            state["infos"] = {"env_state": self.env.task.get_env_state(), "best_reward": self.logger.best_reward}
+            epoch = self.current_learning_iteration + 1
+            self.last_checkpoint = save_checkpoint(state, self.nn_dir, self.task_name, epoch, self.keep_checkpoints)
             self._saved_iteration = self.current_learning_iteration
+
+        def _after_epoch(self, it: int) -> None:
+            def save() -> Path | None:
+                self.save("")
+                return self.last_checkpoint if self.nn_dir is not None else None
+
+            stop_after_epoch(self.stop, self.is_distributed, self.device, it + 1, save)
 
         def load(self, path: str, load_cfg: dict | None = None, strict: bool = True, map_location: str | None = None) -> dict:
             state = _rsl_rl_state(path, map_location or self.device)
             self.alg.load(state, load_cfg, strict)
             self.current_learning_iteration = int(state["iter"]) + 1
-            env_state = (state.get("infos") or {}).get("env_state")
-            if env_state is not None:
-                self.env.task.set_env_state(env_state)
+            infos = state.get("infos") or {}
+            if infos.get("env_state") is not None:
+                self.env.task.set_env_state(infos["env_state"])
+            self.logger.best_reward = infos.get("best_reward")
             return state.get("infos")
 
     return TaskRunner
@@ -170,19 +191,30 @@ def _rsl_rl_state(path: str, map_location: str = "cpu") -> dict[str, Any]:
 
 
 def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str | None, max_iterations: int | None,
-          keep_checkpoints: int, seed: int) -> None:  # fmt: skip
-    """Train `task` with rsl_rl's OnPolicyRunner for `max_iterations` (default: the config's) epochs in all."""
+          keep_checkpoints: int, seed: int, stop: StopRequest | None = None) -> RunResult:  # fmt: skip
+    """Train `task` with rsl_rl's OnPolicyRunner for `max_iterations` (default: the config's) epochs in all.
+
+    `stop` (interrupt.py): looked at after each epoch, which is then saved before `TrainingInterrupted` is raised."""
     agent_cfg = {**agent_cfg, "seed": seed}
     total = int(max_iterations or agent_cfg["max_iterations"])
     env = _vec_env_class()(task)
     runner = _runner_class()(env, agent_cfg, run_dir, task.cfg["name"], keep_checkpoints)
+    runner.stop = stop
     if checkpoint:
         runner.load(checkpoint)
-    remaining = total - runner.current_learning_iteration
-    if remaining <= 0:
-        print(f"nothing to train: the checkpoint is at epoch {runner.current_learning_iteration} of {total}")
-        return
-    runner.learn(num_learning_iterations=remaining)
+    first = runner.current_learning_iteration
+    if total - first <= 0:
+        print(f"nothing to train: the checkpoint is at epoch {first} of {total}")
+    else:
+        runner.learn(num_learning_iterations=total - first)
+    last = runner.last_checkpoint or (Path(checkpoint) if checkpoint else None)
+    return RunResult(epoch=max(first, total), epochs_here=max(total - first, 0), best_reward=runner.logger.best_reward, last_checkpoint=last)
+
+
+def checkpoint_progress(checkpoint: str) -> tuple[int, float | None]:
+    """The epoch a checkpoint was saved at and the best mean episode reward of its training (None: not kept)."""
+    state = _rsl_rl_state(checkpoint)
+    return int(state["iter"]) + 1, (state.get("infos") or {}).get("best_reward")
 
 
 def deployed_policy(task, agent_cfg: dict[str, Any], checkpoint: str) -> DeployedPolicy:

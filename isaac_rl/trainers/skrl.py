@@ -22,11 +22,15 @@ import copy
 import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from isaac_rl.trainers.common import DeployedPolicy, EpisodeStats, EpochLine, save_checkpoint
+from isaac_rl.trainers.common import DeployedPolicy, EpisodeStats, EpochLine, save_checkpoint, stop_after_epoch
+from isaac_rl.utils.run_summary import RunResult
+
+if TYPE_CHECKING:
+    from isaac_rl.rlgames.interrupt import StopRequest
 
 REQUIRED_MAJOR = 2
 
@@ -98,6 +102,9 @@ def _ppo_class():
         keep_checkpoints: int = 5
         epoch_offset: int = 0  # epochs trained before this process (resume)
         max_epochs: int = 0
+        best_reward: float | None = None  # the best epoch's mean episode reward, kept in the checkpoints
+        last_checkpoint: Path | None = None
+        stop: StopRequest | None = None
         _epoch_line: EpochLine
 
         def init(self, *, trainer_cfg=None) -> None:
@@ -116,9 +123,19 @@ def _ppo_class():
             if epoch == self._saved_epoch:
                 return
             state = {name: self._get_internal_value(module) for name, module in self.checkpoint_modules.items()}
-            state.update(epoch=epoch, env_state=self.task.get_env_state())
-            save_checkpoint(state, self.run_dir / "nn", self.task.cfg["name"], epoch, self.keep_checkpoints)
+            state.update(epoch=epoch, env_state=self.task.get_env_state(), best_reward=self.best_reward)
+            self.last_checkpoint = save_checkpoint(state, self.run_dir / "nn", self.task.cfg["name"], epoch, self.keep_checkpoints)
             self._saved_epoch = epoch
+
+        def post_interaction(self, *, timestep: int, timesteps: int) -> None:
+            super().post_interaction(timestep=timestep, timesteps=timesteps)
+            if self._rollout % self.cfg.rollouts == 0:  # an epoch's update (and its line, its periodic save) is done
+
+                def save() -> Path | None:
+                    self.write_checkpoint(timestep=timestep + 1, timesteps=timesteps)
+                    return self.last_checkpoint
+
+                stop_after_epoch(self.stop, False, self.device, self.epoch(timestep + 1), save)
 
         def write_tracking_data(self, *, timestep: int, timesteps: int) -> None:
             now = time.perf_counter()
@@ -127,11 +144,14 @@ def _ppo_class():
                 self.tracking_data[f"Episode / {key}"].append(value)
             rewards = self.tracking_data.get("Reward / Total reward (mean)")
             lengths = self.tracking_data.get("Episode / Total timesteps (mean)")
+            reward = float(rewards[-1]) if rewards else None
+            if reward is not None and (self.best_reward is None or reward > self.best_reward):
+                self.best_reward = reward
             epoch_frames = self.cfg.rollouts * self.task.num_envs
             epoch = self.epoch(timestep)
             print(self._epoch_line.format(
                 epoch, now - self._start, now - self._last, epoch * epoch_frames, epoch_frames,
-                float(rewards[-1]) if rewards else None, float(lengths[-1]) if lengths else None, means,
+                reward, float(lengths[-1]) if lengths else None, means,
             ))  # fmt: skip
             self._last = now
             # tensorboard's step counts the steps of every epoch, those before a resume too
@@ -190,8 +210,10 @@ def _load_agent(agent, state: dict[str, Any], path: str) -> None:
 
 
 def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str | None, max_iterations: int | None,
-          keep_checkpoints: int, seed: int) -> None:  # fmt: skip
-    """Train `task` with skrl's PPO for `max_iterations` (default: the config's timesteps / rollouts) epochs in all."""
+          keep_checkpoints: int, seed: int, stop: StopRequest | None = None) -> RunResult:  # fmt: skip
+    """Train `task` with skrl's PPO for `max_iterations` (default: the config's timesteps / rollouts) epochs in all.
+
+    `stop` (interrupt.py): looked at after each epoch, which is then saved before `TrainingInterrupted` is raised."""
     rollouts = int(agent_cfg["agent"]["rollouts"])
     total = int(max_iterations or agent_cfg["trainer"]["timesteps"] // rollouts)
     env = _wrapper(task)
@@ -199,19 +221,27 @@ def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str
     done = int(state["epoch"]) if state is not None else 0
     if done >= total:
         print(f"nothing to train: the checkpoint is at epoch {done} of {total}")
-        return
+        return RunResult(epoch=done, best_reward=state.get("best_reward"), last_checkpoint=Path(checkpoint))
     runner = _runner(env, _prepared_config(agent_cfg, seed, (total - done) * rollouts, run_dir))
     agent = runner.agent
     if state is not None:
         _load_agent(agent, state, checkpoint)
         if state.get("env_state") is not None:
             task.set_env_state(state["env_state"])
+        agent.best_reward = state.get("best_reward")
     agent.run_dir, agent.task, agent.episode_stats = run_dir, task, env.episode_stats
     agent.keep_checkpoints, agent.epoch_offset, agent.max_epochs = keep_checkpoints, done, total
-    agent._epoch_line = EpochLine(total)
+    agent._epoch_line, agent.stop = EpochLine(total), stop
     runner.run("train")
     if run_dir is not None:
         agent.write_checkpoint(timestep=(total - done) * rollouts, timesteps=(total - done) * rollouts)
+    return RunResult(epoch=total, epochs_here=total - done, best_reward=agent.best_reward, last_checkpoint=agent.last_checkpoint)
+
+
+def checkpoint_progress(checkpoint: str) -> tuple[int, float | None]:
+    """The epoch a checkpoint was saved at and the best mean episode reward of its training (None: not kept)."""
+    state = _skrl_state(checkpoint, "cpu")
+    return int(state["epoch"]), state.get("best_reward")
 
 
 class _SkrlActor(torch.nn.Module):
