@@ -53,14 +53,6 @@ def _claim_run_dir(cfg: DictConfig, resumed: Path | None, is_main: bool) -> Path
     return resumed if resumed is not None else run_dirs.new_run_dir(run_dirs.experiment_dir(cfg))
 
 
-def _write_run_config(cfg: DictConfig, run_dir: Path, resumed: bool) -> None:
-    """config.yaml of a new run; a resume keeps it and adds the resumed run's config beside it."""
-    name = "config.yaml"
-    if resumed and (run_dir / name).exists():
-        name = f"config.resume_{time.strftime(run_dirs.STAMP_FORMAT)}.yaml"
-    (run_dir / name).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-
-
 def _checkpoint_run_dir(checkpoint: str | Path) -> Path:
     """The run a checkpoint belongs to (the directory above its nn/), else the checkpoint's directory."""
     checkpoint_dir = Path(checkpoint).parent
@@ -174,7 +166,7 @@ def main(cfg: DictConfig) -> None:
             where = f"run {run_dir}" if rank.is_main else f"rank {rank.global_rank}"
         print(f"isaac_rl: task {cfg.task_name}, {task_cfg['env']['numEnvs']} envs, sim {cfg.sim_device}, rl {cfg.rl_device}, physics {physics}, {where}")
         if run_dir is not None and rank.is_main:
-            _write_run_config(cfg, run_dir, resumed is not None)  # the run is known to start
+            run_dirs.write_run_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True), resumed is not None)  # the run is known to start
             for observer in observers:
                 observer.start()
 

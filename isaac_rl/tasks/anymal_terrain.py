@@ -81,9 +81,7 @@ class AnymalTerrain(LeggedTask):
     scan_x, scan_y = ANYMAL_SCAN_X, ANYMAL_SCAN_Y
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
-        env = cfg["env"]
-        learn = env["learn"]
-        self.terrain = generate_terrain(TerrainConfig.from_task_cfg(env["terrain"]))
+        self.terrain = generate_terrain(TerrainConfig.from_task_cfg(cfg["env"]["terrain"]))
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         dev, n = self.device, self.num_envs

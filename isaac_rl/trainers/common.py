@@ -9,7 +9,6 @@ the last `keep_checkpoints` kept) and `summaries/` (the library's tensorboard).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -250,11 +249,8 @@ def run(cfg: DictConfig, resumed: Path | None) -> tuple[RunResult | None, Path |
     print(f"isaac_rl: task {cfg.task_name}, {task.num_envs} envs, sim {cfg.sim_device}, rl {cfg.rl_device}, "
           f"physics {task.sim.describe()}, trainer {cfg.trainer}, {where}")  # fmt: skip
     if run_dir is not None:
-        name = "config.yaml"
-        if resumed is not None and (run_dir / name).exists():
-            name = f"config.resume_{time.strftime(run_dirs.STAMP_FORMAT)}.yaml"
         resolved = {**OmegaConf.to_container(cfg, resolve=True), "agent": agent_cfg}
-        (run_dir / name).write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+        run_dirs.write_run_config(run_dir, OmegaConf.to_yaml(OmegaConf.create(resolved)), resumed is not None)
     try:
         with stop_on_signals() as stop:  # the adapters look at it after each epoch: interrupt.py
             result = library.train(

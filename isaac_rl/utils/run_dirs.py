@@ -52,6 +52,15 @@ def experiment_dir(cfg: Any) -> Path:
     return Path(cfg.train_dir) / (cfg.experiment or f"{cfg.task_name}_{cfg.trainer}")
 
 
+def write_run_config(run_dir: str | Path, text: str, resumed: bool) -> Path:
+    """`config.yaml` of a new run; a resumed run keeps its own and gets `config.resume_<time>.yaml` beside it."""
+    path = Path(run_dir) / "config.yaml"
+    if resumed and path.exists():
+        path = path.with_name(f"config.resume_{time.strftime(STAMP_FORMAT)}.yaml")
+    path.write_text(text)
+    return path
+
+
 def new_run_dir(experiment_dir: str | Path, now: float | None = None) -> Path:
     """Create and return a run directory of its own under `experiment_dir`."""
     directory = Path(experiment_dir)
