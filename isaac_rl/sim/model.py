@@ -6,6 +6,7 @@ limits as numbers and lists, enough to build observations and actions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def load_model(source: ModelSource, timestep: float | None = None, heightfield: 
             raise ValueError(f"timestep must be > 0, got {timestep}")
         model.opt.timestep = timestep
     return model
+
+
+def force_torque_sensor_names(prefixes: Iterable[str]) -> tuple[str, ...]:
+    """This project's names of force/torque sensor pairs: `<prefix>_force`, `<prefix>_torque` for each prefix, in order."""
+    return tuple(f"{prefix}_{kind}" for prefix in prefixes for kind in ("force", "torque"))
 
 
 def _names(model: mujoco.MjModel, obj: mujoco.mjtObj, count: int) -> list[str]:

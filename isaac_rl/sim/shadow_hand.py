@@ -27,9 +27,13 @@ from pathlib import Path
 
 import mujoco
 
+from isaac_rl.sim.model import force_torque_sensor_names
+
 HANDS_EXTRA = 'pip install -e ".[hands]"'
 FINGERS = ("ff", "mf", "rf", "lf", "th")
 FINGERTIP_BODIES = tuple(f"robot0:{finger}distal" for finger in FINGERS)
+# the optional fingertip sensors `shadow_hand_scene` adds: force and torque of each finger, in FINGERS order
+FINGERTIP_SENSORS = force_torque_sensor_names(FINGERS)
 # where OpenAI's manipulate_block.xml puts its block, seen from the hand's mount
 _CUBE_FROM_MOUNT = (0.0, -0.38, 0.05)
 CUBE_START = (0.0, 0.0, 0.5)
@@ -95,8 +99,9 @@ def shadow_hand_scene(
     if fingertip_sensors:
         for finger in FINGERS:
             site = f"robot0:S_{finger}tip"
-            spec.add_sensor(name=f"{finger}_force", type=mujoco.mjtSensor.mjSENS_FORCE, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
-            spec.add_sensor(name=f"{finger}_torque", type=mujoco.mjtSensor.mjSENS_TORQUE, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
+            force, torque = force_torque_sensor_names((finger,))
+            spec.add_sensor(name=force, type=mujoco.mjtSensor.mjSENS_FORCE, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
+            spec.add_sensor(name=torque, type=mujoco.mjtSensor.mjSENS_TORQUE, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
     return spec
 
 

@@ -1,7 +1,8 @@
 """Ant: a four-legged ant runs toward a target 1000 m along +x.
 
 IsaacGymEnvs' Ant, on MuJoCo, built from parts (isaac_rl/tasks/base/):
-`observation_group` and `reward_terms` below. Observations (60), in this order:
+`observation_group` and `reward_terms` below, held with the model in the
+task's `RunnerBody`. Observations (60), in this order:
   torso height (1), torso linear velocity (3) and angular velocity (3) in the
   torso frame, yaw, roll, angle to the target (3), up and heading projections
   (2), dof positions scaled to [-1, 1] over their limits (8), dof velocities
@@ -17,11 +18,13 @@ which also ends the episode.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from operator import attrgetter
 
 import torch
 
-from isaac_rl.sim import Simulation
+from isaac_rl.sim import Simulation, force_torque_sensor_names
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.tasks.base.rewards import RewardFunction, RewardTerms
 from isaac_rl.tasks.base.vec_task import VecTask
@@ -29,7 +32,7 @@ from isaac_rl.utils.torch_math import get_euler_xyz, normalize, normalize_angle,
 
 NUM_DOFS = 8
 FEET = ("front_left_foot", "front_right_foot", "back_left_foot", "back_right_foot")
-FOOT_SENSORS = tuple(f"{foot}_{kind}" for foot in FEET for kind in ("force", "torque"))
+FOOT_SENSORS = force_torque_sensor_names(FEET)
 
 ALIVE_BONUS = 0.5
 # heading_proj above this earns the full heading bonus
@@ -79,13 +82,19 @@ def heading_bonus(task) -> torch.Tensor:
     return torch.where(heading > HEADING_FULL_BONUS_PROJ, torch.ones_like(heading), heading / HEADING_FULL_BONUS_PROJ)
 
 
+@dataclass(frozen=True)
+class RunnerBody:
+    """The robot a runner task drives, and the parts sized by it: what Humanoid, the same runner on another body, replaces."""
+
+    default_asset: str  # the model, unless env.asset names another
+    num_dofs: int  # actuated hinge joints, one action each
+    foot_sensors: tuple[str, ...]  # force/torque sensor pairs of the feet, in observation order
+    observation_group: Callable[[dict], ObservationGroup]
+    reward_terms: Callable[[dict], dict[str, tuple[RewardFunction, float]]]
+
+
 class Ant(VecTask):
-    # what Humanoid, the same runner on another body, replaces
-    num_dofs = NUM_DOFS
-    foot_sensors = FOOT_SENSORS
-    default_asset = "mjcf/ant.xml"
-    observation_group = staticmethod(observation_group)
-    reward_terms = staticmethod(reward_terms)
+    body = RunnerBody("mjcf/ant.xml", NUM_DOFS, FOOT_SENSORS, observation_group, reward_terms)
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
         env = cfg["env"]
@@ -95,18 +104,19 @@ class Ant(VecTask):
         target = env.get("target", [1000.0, 0.0, 0.0])
         if len(target) != 3:
             raise ValueError(f"env.target must be an [x, y, z] position, got {target!r}")
-        self.observations = self.observation_group(env)
+        self.observations = self.body.observation_group(env)
         env["numObservations"] = self.observations.size
-        env["numActions"] = self.num_dofs
+        env["numActions"] = self.body.num_dofs
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)
 
         n, dev = self.num_envs, self.device
         self.observations.to(dev)
-        self.rewards = RewardTerms(self.reward_terms(env), n, dev)
+        self.rewards = RewardTerms(self.body.reward_terms(env), n, dev)
+        foot_sensors = self.body.foot_sensors
         try:
-            self.foot_sensor_columns = self.sim.sensor_columns(self.foot_sensors)
+            self.foot_sensor_columns = self.sim.sensor_columns(foot_sensors)
         except KeyError as error:
-            raise ValueError(f"the {type(self).__name__} model needs force and torque sensors named {list(self.foot_sensors)}: {error}") from None
+            raise ValueError(f"the {type(self).__name__} model needs force and torque sensors named {list(foot_sensors)}: {error}") from None
         self.dof_lower, self.dof_upper = self.sim.dof_limits.unbind(1)
         # The file's pose puts the ankles at 0, outside their 30..70 degree
         # range: start from the nearest pose inside the limits instead.
@@ -116,26 +126,22 @@ class Ant(VecTask):
         self.start_potentials = compute_potentials(self.start_root_pose[:3].expand(n, 3), self.targets, self.dt)
         self.potentials = self.start_potentials.clone()
         self.prev_potentials = self.start_potentials.clone()
-        self.actions = torch.zeros((n, self.num_dofs), device=dev)
+        self.actions = torch.zeros((n, self.body.num_dofs), device=dev)
         # what observations and rewards both read, refreshed by update_state
         self.base_lin_vel = torch.zeros((n, 3), device=dev)
         self.up_proj, self.heading_proj = torch.zeros(n, device=dev), torch.zeros(n, device=dev)
         self.yaw_roll_angle_to_target = torch.zeros((n, 3), device=dev)
-        self.dof_pos_unit = torch.zeros((n, self.num_dofs), device=dev)
-        self.dof_vel_scaled = torch.zeros((n, self.num_dofs), device=dev)
+        self.dof_pos_unit = torch.zeros((n, self.body.num_dofs), device=dev)
+        self.dof_vel_scaled = torch.zeros((n, self.body.num_dofs), device=dev)
         # world +x is toward the target: the observer logs this as Episode/forward_speed (m/s)
         self.forward_speed = torch.zeros(n, device=dev)
         self.extras["episode"] = {"forward_speed": self.forward_speed}
         self.extras["episode_sums"] = self.rewards.episode_extras()
 
     def create_sim(self) -> Simulation:
-        asset = self.cfg["env"].get("asset", self.default_asset)
+        asset = self.cfg["env"].get("asset", self.body.default_asset)
         sim = self.make_sim(asset)
-        if not sim.info.has_free_root or sim.info.num_dofs != self.num_dofs or sim.info.nu != self.num_dofs:
-            raise ValueError(
-                f"the {type(self).__name__} task needs a model with a free root joint and {self.num_dofs} actuated hinge joints; "
-                f"{asset!r} has {sim.info.num_dofs} dofs and {sim.info.nu} actuators"
-            )
+        self.check_floating_robot(sim, asset, self.body.num_dofs)
         return sim
 
     def pre_physics_step(self, actions: torch.Tensor) -> None:
@@ -174,7 +180,7 @@ class Ant(VecTask):
         self.forward_speed.copy_(self.sim.root_lin_vel[:, 0])
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
-        n, num_dofs = self.num_envs, self.num_dofs
+        n, num_dofs = self.num_envs, self.body.num_dofs
         noise = torch.empty((n, num_dofs), device=self.device)
         dof_pos = torch.clamp(self.default_dof_pos + noise.uniform_(-0.2, 0.2), self.dof_lower, self.dof_upper)
         dof_vel = torch.empty((n, num_dofs), device=self.device).uniform_(-0.1, 0.1)

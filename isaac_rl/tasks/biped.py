@@ -16,8 +16,9 @@ pelvis, the last actions (21). Actions (21): PD targets, standing pose +
 actionScale x action.
 Reward, per second (each term x dt), not clipped at 0 (as Isaac Lab;
 `onlyPositiveRewards: true` clips it as legged_gym does): Isaac
-Lab's H1 velocity terms (`REWARD_TERMS`) with the biped ones here: feet air
-time in single stance (`feet_air_time_biped`), feet sliding, joint deviation
+Lab's H1 velocity terms (`REWARD_TERMS`: AnymalTerrain's, but its knee
+contact, stumble and hip terms) with the biped ones here: feet air time in
+single stance (`feet_air_time_biped`), feet sliding, joint deviation
 from the standing pose for hips (yaw, roll), arms and torso, joint limits;
 and, after any clip, terminationRewardScale x dt when a fall ends the
 episode (legged_gym adds it the same way). An episode ends when the pelvis or torso
@@ -109,17 +110,12 @@ def base_height(task) -> torch.Tensor:
     return torch.square(task.base_height - task.base_height_target)
 
 
-# name (Isaac Lab's / legged_gym's) -> (term, env.learn key of its weight)
-REWARD_TERMS = {
-    "tracking_lin_vel": (locomotion.tracking_lin_vel, "linearVelocityXYRewardScale"),
-    "tracking_ang_vel": (locomotion.tracking_ang_vel, "angularVelocityZRewardScale"),
-    "lin_vel_z": (locomotion.lin_vel_z, "linearVelocityZRewardScale"),
-    "ang_vel_xy": (locomotion.ang_vel_xy, "angularVelocityXYRewardScale"),
-    "orientation": (locomotion.orientation, "orientationRewardScale"),
+# AnymalTerrain's terms a biped has no use for: knee (thigh) contacts, feet hitting risers, hip abduction
+QUADRUPED_TERMS = ("collision", "stumble", "hip")
+# name (Isaac Lab's / legged_gym's) -> (term, env.learn key of its weight): AnymalTerrain's terms but the quadruped's,
+# the biped's base height and feet air time in their places, then the biped's own
+REWARD_TERMS = {name: term for name, term in AnymalTerrain.reward_terms.items() if name not in QUADRUPED_TERMS} | {
     "base_height": (base_height, "baseHeightRewardScale"),
-    "torques": (locomotion.torques, "torqueRewardScale"),
-    "joint_acc": (locomotion.joint_acc, "jointAccRewardScale"),
-    "action_rate": (locomotion.action_rate, "actionRateRewardScale"),
     "feet_air_time": (feet_air_time_biped, "feetAirTimeRewardScale"),
     "feet_slide": (feet_slide, "feetSlideRewardScale"),
     "joint_deviation_hip": (functools.partial(joint_deviation, group="hip"), "hipDeviationRewardScale"),

@@ -2,7 +2,8 @@
 
 IsaacGymEnvs' Humanoid, on MuJoCo (assets/mjcf/humanoid.xml, its
 nv_humanoid's facts). It is Ant's runner on another body, as in
-IsaacGymEnvs, so it is `Ant` with these parts replaced:
+IsaacGymEnvs, so it is `Ant` with another `ant.RunnerBody`: this model and
+these parts:
 - Observations (108): Ant's terms for 21 joints, the angular velocity
   x angularVelocityScale, joint torques x contactForceScale after the
   joint velocities, and the two ankles' force/torque sensors (12).
@@ -23,12 +24,13 @@ from __future__ import annotations
 
 import torch
 
+from isaac_rl.sim import force_torque_sensor_names
 from isaac_rl.tasks import ant
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.tasks.base.rewards import RewardFunction
 
 NUM_DOFS = 21
-FOOT_SENSORS = ("right_foot_force", "right_foot_torque", "left_foot_force", "left_foot_torque")
+FOOT_SENSORS = force_torque_sensor_names(("right_foot", "left_foot"))
 
 ALIVE_BONUS = 2.0
 # |scaled dof position| above this starts the joints-at-limit cost, which grows to 1 at the limit
@@ -68,11 +70,7 @@ def joints_at_limit_cost(task) -> torch.Tensor:
 
 
 class Humanoid(ant.Ant):
-    num_dofs = NUM_DOFS
-    foot_sensors = FOOT_SENSORS
-    default_asset = "mjcf/humanoid.xml"
-    observation_group = staticmethod(observation_group)
-    reward_terms = staticmethod(reward_terms)
+    body = ant.RunnerBody("mjcf/humanoid.xml", NUM_DOFS, FOOT_SENSORS, observation_group, reward_terms)
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
         super().__init__(cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture, force_render)

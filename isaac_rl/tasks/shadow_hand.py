@@ -44,7 +44,7 @@ import math
 import torch
 
 from isaac_rl.sim import Simulation
-from isaac_rl.sim.shadow_hand import FINGERS, FINGERTIP_BODIES, shadow_hand_scene
+from isaac_rl.sim.shadow_hand import FINGERTIP_BODIES, FINGERTIP_SENSORS, shadow_hand_scene
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.tasks.base.rewards import RewardFunction, RewardTerms
 from isaac_rl.tasks.base.vec_task import VecTask
@@ -53,7 +53,6 @@ from isaac_rl.utils.torch_math import quat_conjugate, quat_from_angle_axis, quat
 NUM_DOFS = 24
 NUM_ACTIONS = 20
 OBSERVATION_TYPES = ("openai", "full_no_vel", "full", "full_state")
-FINGERTIP_SENSORS = tuple(f"{finger}_{kind}" for finger in FINGERS for kind in ("force", "torque"))
 VEL_OBS_SCALE = 0.2
 FORCE_TORQUE_OBS_SCALE = 10.0
 # IsaacGymEnvs' goal position: 4 cm below where the cube is dropped, about where it rests on the palm

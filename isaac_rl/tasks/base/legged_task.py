@@ -111,12 +111,7 @@ class LeggedTask(VecTask):
     def create_sim(self) -> Simulation:
         asset = self.cfg["env"].get("asset", "mjcf/anymal.xml")
         sim = self.make_sim(asset, contact_forces=True, heightfield=self.terrain.heightfield if self.terrain is not None else None)
-        num_dofs = len(self.joints)
-        if not sim.info.has_free_root or sim.info.num_dofs != num_dofs or sim.info.nu != num_dofs:
-            raise ValueError(
-                f"the {type(self).__name__} task needs a model with a free root joint and {num_dofs} position-actuated "
-                f"hinge joints; {asset!r} has {sim.info.num_dofs} dofs and {sim.info.nu} actuators"
-            )
+        self.check_floating_robot(sim, asset, len(self.joints))
         names = sim.scene.joint_names()
         if [name for name in names if name in self.joints] != list(self.joints):
             raise ValueError(f"the {type(self).__name__} task needs joints named {list(self.joints)} in that order; {asset!r} has {names}")

@@ -171,6 +171,15 @@ class VecTask:
             **kwargs,
         )
 
+    def check_floating_robot(self, sim: Simulation, model: str, num_dofs: int) -> None:
+        """A clear error unless `model` (as `sim` loaded it) has a free root joint and `num_dofs` hinge joints, one actuator each."""
+        info = sim.info
+        if not info.has_free_root or info.num_dofs != num_dofs or info.nu != num_dofs:
+            raise ValueError(
+                f"the {type(self).__name__} task needs a model with a free root joint and {num_dofs} actuated hinge joints; "
+                f"{model!r} has {info.num_dofs} dofs and {info.nu} actuators"
+            )
+
     def _allocate_buffers(self) -> None:
         n, dev = self.num_envs, self.device
         self.obs_buf = torch.zeros((n, self.num_observations), device=dev, dtype=torch.float32)
