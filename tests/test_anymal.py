@@ -185,3 +185,20 @@ def test_only_the_foot_sphere_touches_the_ground_under_a_shank():
         capsule_bottom = min(model.geom_pos[capsule, 2] + s * half_length * axis[2] for s in (-1, 1)) - radius
         foot_bottom = model.body_pos[foot, 2] - model.geom_size[sphere, 0]
         assert capsule_bottom - foot_bottom > 0.05, leg
+
+
+def test_a_trainer_in_inference_mode_steps_the_compiled_step():
+    # rsl_rl steps the env inside torch.inference_mode. The compiled step's first call traces the index plans that
+    # Anymal's reset builds lazily (numpy), and dynamo failed to guard them from tensors made in inference mode
+    # ("Guard failed on the same frame it was created"). CUDA runs compile the halves; here the CPU compiles them.
+    env = make_anymal(num_envs=4)
+    env._apply_actions = torch.compile(env._apply_actions, dynamic=False)
+    env._finish_step = torch.compile(env._finish_step, dynamic=False)
+    with torch.inference_mode():
+        env.reset()
+        env.reset_buf[:] = 1  # the first compiled call resets every env
+        for _ in range(3):
+            obs, rewards, _, _ = env.step(torch.zeros(4, 12))
+    # the learner keeps these: normal tensors, usable outside inference mode too
+    assert not obs["obs"].is_inference() and not rewards.is_inference()
+    assert torch.isfinite(obs["obs"]).all()

@@ -144,3 +144,4 @@ def test_cuda_graph_step_matches_the_eager_step():
         return torch.stack([env.step(0.05 * actions * (-1) ** k)[0]["obs"].clone() for k in range(40)])
 
     torch.testing.assert_close(rollout(True), rollout(False))
+

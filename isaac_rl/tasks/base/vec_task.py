@@ -258,7 +258,16 @@ class VecTask:
 
     # -- the loop ------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
-        """Apply actions, advance physics, return `(obs_dict, rewards, resets, extras)`."""
+        """Apply actions, advance physics, return `(obs_dict, rewards, resets, extras)`.
+
+        Runs without autograd and outside `torch.inference_mode` whatever the caller's mode (rsl_rl steps
+        inside inference mode): the compiled halves then keep one set of guards, and dynamo cannot guard
+        the index plans it traces into the first step from tensors made in inference mode.
+        """
+        with torch.inference_mode(False), torch.no_grad():
+            return self._step_in_one_mode(actions)
+
+    def _step_in_one_mode(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, dict[str, Any]]:
         if not self.use_cuda_graph:
             outputs = self._step(actions)
         elif self._step_graph is None and self._warm_up_steps_left:
@@ -347,13 +356,14 @@ class VecTask:
         return self._observations(), self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
 
     def reset(self) -> dict[str, torch.Tensor]:
-        """Reset every env and return the first observations."""
-        everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        self.event_manager.on_reset(everyone)
-        self.reset_envs(everyone)
-        self.update_state()
-        self.compute_observations()
-        return self._observations()
+        """Reset every env and return the first observations (in the step's autograd mode, see `step`)."""
+        with torch.inference_mode(False), torch.no_grad():
+            everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+            self.event_manager.on_reset(everyone)
+            self.reset_envs(everyone)
+            self.update_state()
+            self.compute_observations()
+            return self._observations()
 
     def _observations(self) -> dict[str, torch.Tensor]:
         obs = self.event_manager.noisy_observations(self.obs_buf)
