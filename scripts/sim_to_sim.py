@@ -1,7 +1,7 @@
 """Sim-to-sim: play one checkpoint on MuJoCo Warp and on the MuJoCo C library and compare the task's figure.
 
     python scripts/sim_to_sim.py task=Anymal trainer=rsl_rl checkpoint=runs/Anymal_rsl_rl/<run>/nn/<name>.pth
-    python scripts/sim_to_sim.py task=BallBalance checkpoint=runs/BallBalance/<run>/nn/BallBalance.pth num_envs=256
+    python scripts/sim_to_sim.py task=BallBalance checkpoint=runs/BallBalance num_envs=256   # the newest run's best
     python scripts/sim_to_sim.py task=Cartpole checkpoint=... warp_device=cpu num_envs=16   # Warp's CPU device (CI)
 
 The policy (deterministic; any trainer) plays `num_test_games` episodes (default:
@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from isaac_rl.rlgames.run_config import check_run_config
+from isaac_rl.rlgames.run_config import check_run_config, settle_run_files
 from isaac_rl.utils.cli import exit_on_user_error
 from isaac_rl.utils.config import compose_config, compose_reference
 
@@ -47,11 +47,17 @@ def _composed(overrides: list[str]):
     return cfg
 
 
+def _with_checkpoint_file(overrides: list[str]) -> list[str]:
+    """`overrides` with checkpoint= the file it names: a run or experiment directory (its best, or newest, checkpoint)
+    is accepted as scripts/evaluate.py accepts it, and none given means the experiment's newest run."""
+    cfg = _composed([*overrides, "test=True"])
+    settle_run_files(cfg)
+    return [arg for arg in overrides if not arg.startswith("checkpoint=")] + [f"checkpoint={cfg.checkpoint}"]
+
+
 def _policy(overrides: list[str], task):
     """The checkpoint's deterministic policy as a cpu module (observations in, actions out), for any trainer."""
     cfg = _composed([*overrides, "num_envs=1", "sim_device=cpu", "rl_device=cpu", "physics_backend=mujoco", "test=True"])
-    if not cfg.checkpoint:
-        raise ValueError("give the policy to compare: checkpoint=runs/<experiment>/<run>/nn/<name>.pth")
     if cfg.trainer == "rl_games":
         from isaac_rl.rlgames.export import actor_of, load_player
 
@@ -80,6 +86,7 @@ def main(argv: list[str]) -> tuple[float, float]:
     import torch
 
     overrides, own = _split(argv)
+    overrides = _with_checkpoint_file(overrides)
     warp_device = own.get("warp_device") or ("cuda:0" if torch.cuda.is_available() else "cpu")
     task_name = _composed(overrides).task_name
     key, label, tolerance = FIGURES.get(task_name, ("reward", "mean episode reward", None))

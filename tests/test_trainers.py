@@ -122,9 +122,10 @@ def test_sim_to_sim_plays_one_checkpoint_on_warp_and_mujoco(trained, capsys):
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
     import sim_to_sim
 
-    checkpoint = run / "nn" / "last_Cartpole_ep_3.pth"
-    difference, tolerance = sim_to_sim.main(["task=Cartpole", "trainer=rsl_rl", f"checkpoint={checkpoint}", "num_envs=8", "warp_device=cpu"])
+    # a run directory, as evaluate.py takes it: its newest checkpoint (the trainers keep no best)
+    difference, tolerance = sim_to_sim.main(["task=Cartpole", "trainer=rsl_rl", f"checkpoint={run}", "num_envs=8", "warp_device=cpu"])
     out = capsys.readouterr().out
+    assert f"checkpoint: {run / 'nn' / 'last_Cartpole_ep_3.pth'}" in out
     assert "Cartpole mean episode reward: MuJoCo Warp (cpu)" in out and "MuJoCo C (cpu)" in out
     assert abs(difference) <= tolerance  # the same model on two engines: a few percent apart at most
 
