@@ -18,6 +18,8 @@ is told to keep aten's random ops (`fallback_random`) instead of its own.
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -194,3 +196,29 @@ def test_the_saved_state_is_the_whole_state_on_warps_cpu_device(task):
     second = _copies(env.step(actions[3]))
     for name, value in first.items():
         torch.testing.assert_close(second[name], value, atol=0, rtol=0, msg=lambda m: f"{task} {name}: {m}")
+
+
+def _make_on_warps_cpu_device(task: str, num_envs: int = 4) -> VecTask:
+    cfg = compose_config([f"task={task}", f"num_envs={num_envs}", "sim_device=cpu", "rl_device=cpu", "physics_backend=warp"])
+    return tasks.resolve(cfg.task_name)(
+        cfg=OmegaConf.to_container(cfg.task, resolve=True), rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True
+    )
+
+
+@pytest.mark.parametrize("task", [t for t in SHIPPED_TASKS if t != "GymEnv"])  # GymEnv steps gymnasium: nothing to compile
+def test_the_task_math_traces_into_one_graph(task):
+    """With `sim.compile_step`, dynamo must trace the task's torch math whole: a graph break runs the rest of the
+    method eagerly, op by op, inside the CUDA graph (an `operator.attrgetter` observation term did, in Ant and Humanoid).
+    Traced here with fullgraph=True and no code generation (backend="eager"): a break is an error."""
+    if task == "ShadowHand" and importlib.util.find_spec("gymnasium_robotics") is None:
+        pytest.skip('needs pip install -e ".[hands]"')
+    env = _make_on_warps_cpu_device(task)
+    env.reset()
+    actions = torch.zeros((env.num_envs, env.num_actions))
+    env.step(actions)  # lazy index plans are built
+    torch._dynamo.reset()
+    methods = [("pre_physics_step", (actions,)), ("update_state", ()), ("compute_observations", ()), ("compute_reward", ())]
+    if task != "HumanoidAMP":  # its reset runs MuJoCo Warp's kinematics, which dynamo cannot trace (docs/startup.md)
+        methods.append(("reset_idx", (torch.arange(env.num_envs) % 2 == 0,)))
+    for method, args in methods:
+        torch.compile(getattr(env, method), backend="eager", fullgraph=True)(*args)

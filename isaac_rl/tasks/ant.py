@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 
 import torch
 
@@ -52,14 +51,14 @@ def observation_terms(env: dict, num_dofs: int, num_feet: int) -> dict[str, ObsT
     """The runner's terms (shared with Humanoid, which adds to them) for `num_dofs` joints and `num_feet` force/torque sensor pairs."""
     return {
         "torso_height": ObsTerm(lambda task: task.sim.root_pos[:, 2:3], 1),
-        "base_lin_vel": ObsTerm(attrgetter("base_lin_vel"), 3),
+        "base_lin_vel": ObsTerm(lambda task: task.base_lin_vel, 3),
         "base_ang_vel": ObsTerm(lambda task: task.sim.root_ang_vel_local, 3, float(env.get("angularVelocityScale", 1.0))),
-        "yaw_roll_angle_to_target": ObsTerm(attrgetter("yaw_roll_angle_to_target"), 3),
+        "yaw_roll_angle_to_target": ObsTerm(lambda task: task.yaw_roll_angle_to_target, 3),
         "up_heading_proj": ObsTerm(lambda task: torch.stack((task.up_proj, task.heading_proj), dim=-1), 2),
-        "dof_pos": ObsTerm(attrgetter("dof_pos_unit"), num_dofs),
-        "dof_vel": ObsTerm(attrgetter("dof_vel_scaled"), num_dofs),
-        "foot_force_torques": ObsTerm(attrgetter("foot_force_torques"), 6 * num_feet, float(env["contactForceScale"])),
-        "actions": ObsTerm(attrgetter("actions"), num_dofs),
+        "dof_pos": ObsTerm(lambda task: task.dof_pos_unit, num_dofs),
+        "dof_vel": ObsTerm(lambda task: task.dof_vel_scaled, num_dofs),
+        "foot_force_torques": ObsTerm(lambda task: task.foot_force_torques, 6 * num_feet, float(env["contactForceScale"])),
+        "actions": ObsTerm(lambda task: task.actions, num_dofs),
     }
 
 
