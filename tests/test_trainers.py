@@ -45,6 +45,7 @@ def test_training_writes_the_run_layout_and_the_console_lines(trained):
     assert f"isaac_rl: task Cartpole, 16 envs, sim cpu, rl cpu, physics MuJoCo C on cpu" in stdout
     assert f"trainer {trainer}, run {run.relative_to(cwd)}" in stdout
     assert "epoch 2/2: mean episode reward" in stdout and "fps total" in stdout
+    assert "saved checkpoint" not in stdout  # as rl_games' runs: said with verbose=True only
     summary = SUMMARY.match(stdout.strip().splitlines()[-1])
     assert summary, stdout[-2000:]  # the run's last line, as rl_games' runs end
     assert summary["epoch"] == "2" and summary["here"] == "2" and summary["run"] == str(run.relative_to(cwd))

@@ -45,14 +45,15 @@ def checkpoint_path(nn_dir: Path, task_name: str, epoch: int) -> Path:
     return nn_dir / f"last_{task_name}_ep_{epoch}.pth"
 
 
-def save_checkpoint(state: dict[str, Any], nn_dir: Path, task_name: str, epoch: int, keep: int) -> Path:
-    """Atomic save of one epoch's full training state into nn/, keeping the newest `keep` (0: all)."""
+def save_checkpoint(state: dict[str, Any], nn_dir: Path, task_name: str, epoch: int, keep: int, verbose: bool = False) -> Path:
+    """Atomic save of one epoch's full training state into nn/, keeping the newest `keep` (0: all); said with `verbose`, as rl_games says it."""
     from isaac_rl.rlgames.checkpoint import atomic_torch_save, prune_checkpoints
 
     nn_dir.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(nn_dir, task_name, epoch)
     atomic_torch_save(state, path)
-    print(f"=> saved checkpoint '{path}'")
+    if verbose:
+        print(f"=> saved checkpoint '{path}'")
     prune_checkpoints(nn_dir, keep)
     return path
 
@@ -262,6 +263,7 @@ def run(cfg: DictConfig, resumed: Path | None) -> tuple[RunResult | None, Path |
                 keep_checkpoints=cfg.keep_checkpoints,
                 seed=cfg.seed,
                 stop=stop,
+                verbose=bool(cfg.verbose),
             )
     finally:
         if cfg.multi_gpu:

@@ -150,6 +150,7 @@ def _runner_class():
             self.nn_dir = run_dir / "nn" if run_dir is not None else None
             self.task_name, self.keep_checkpoints = task_name, keep_checkpoints
             self._saved_iteration: int | None = None
+            self.verbose = False
 
         def save(self, path: str, infos: dict | None = None) -> None:
             if self.nn_dir is None or self._saved_iteration == self.current_learning_iteration:
@@ -158,7 +159,7 @@ def _runner_class():
             state["iter"] = self.current_learning_iteration
             state["infos"] = {"env_state": self.env.task.get_env_state(), "best_reward": self.logger.best_reward}
             epoch = self.current_learning_iteration + 1
-            self.last_checkpoint = save_checkpoint(state, self.nn_dir, self.task_name, epoch, self.keep_checkpoints)
+            self.last_checkpoint = save_checkpoint(state, self.nn_dir, self.task_name, epoch, self.keep_checkpoints, self.verbose)
             self._saved_iteration = self.current_learning_iteration
 
         def _after_epoch(self, it: int) -> None:
@@ -191,7 +192,7 @@ def _rsl_rl_state(path: str, map_location: str = "cpu") -> dict[str, Any]:
 
 
 def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str | None, max_iterations: int | None,
-          keep_checkpoints: int, seed: int, stop: StopRequest | None = None) -> RunResult:  # fmt: skip
+          keep_checkpoints: int, seed: int, stop: StopRequest | None = None, verbose: bool = False) -> RunResult:  # fmt: skip
     """Train `task` with rsl_rl's OnPolicyRunner for `max_iterations` (default: the config's) epochs in all.
 
     `stop` (interrupt.py): looked at after each epoch, which is then saved before `TrainingInterrupted` is raised."""
@@ -199,7 +200,7 @@ def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str
     total = int(max_iterations or agent_cfg["max_iterations"])
     env = _vec_env_class()(task)
     runner = _runner_class()(env, agent_cfg, run_dir, task.cfg["name"], keep_checkpoints)
-    runner.stop = stop
+    runner.stop, runner.verbose = stop, verbose
     if checkpoint:
         runner.load(checkpoint)
     first = runner.current_learning_iteration

@@ -105,6 +105,7 @@ def _ppo_class():
         best_reward: float | None = None  # the best epoch's mean episode reward, kept in the checkpoints
         last_checkpoint: Path | None = None
         stop: StopRequest | None = None
+        verbose: bool = False
         _epoch_line: EpochLine
 
         def init(self, *, trainer_cfg=None) -> None:
@@ -124,7 +125,7 @@ def _ppo_class():
                 return
             state = {name: self._get_internal_value(module) for name, module in self.checkpoint_modules.items()}
             state.update(epoch=epoch, env_state=self.task.get_env_state(), best_reward=self.best_reward)
-            self.last_checkpoint = save_checkpoint(state, self.run_dir / "nn", self.task.cfg["name"], epoch, self.keep_checkpoints)
+            self.last_checkpoint = save_checkpoint(state, self.run_dir / "nn", self.task.cfg["name"], epoch, self.keep_checkpoints, self.verbose)
             self._saved_epoch = epoch
 
         def post_interaction(self, *, timestep: int, timesteps: int) -> None:
@@ -210,7 +211,7 @@ def _load_agent(agent, state: dict[str, Any], path: str) -> None:
 
 
 def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str | None, max_iterations: int | None,
-          keep_checkpoints: int, seed: int, stop: StopRequest | None = None) -> RunResult:  # fmt: skip
+          keep_checkpoints: int, seed: int, stop: StopRequest | None = None, verbose: bool = False) -> RunResult:  # fmt: skip
     """Train `task` with skrl's PPO for `max_iterations` (default: the config's timesteps / rollouts) epochs in all.
 
     `stop` (interrupt.py): looked at after each epoch, which is then saved before `TrainingInterrupted` is raised."""
@@ -231,7 +232,7 @@ def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str
         agent.best_reward = state.get("best_reward")
     agent.run_dir, agent.task, agent.episode_stats = run_dir, task, env.episode_stats
     agent.keep_checkpoints, agent.epoch_offset, agent.max_epochs = keep_checkpoints, done, total
-    agent._epoch_line, agent.stop = EpochLine(total), stop
+    agent._epoch_line, agent.stop, agent.verbose = EpochLine(total), stop, verbose
     runner.run("train")
     if run_dir is not None:
         agent.write_checkpoint(timestep=(total - done) * rollouts, timesteps=(total - done) * rollouts)
