@@ -122,8 +122,13 @@ def test_a_dropped_cube_ends_the_episode_and_feeds_consecutive_successes():
     assert done.tolist() == [0, 1]
     # one episode ended with 3 goals: averaged in with factor 0.1
     torch.testing.assert_close(extras["consecutive_successes"], torch.tensor([0.3]))
+    goals = env.goal_rot.clone()
     env.step(torch.zeros(2, 20))
     assert env.successes[1] == 0.0 and env.goal_dist[1] < 0.05
+    # the reset env has a new goal, which the marker shows; the other keeps its own
+    assert torch.equal(env.goal_rot[0], goals[0]) and not torch.allclose(env.goal_rot[1], goals[1])
+    torch.testing.assert_close(env.sim.scene.actor_root_state("goal")[:, 0, 3:7], env.goal_rot)
+    assert not env.goal_reached.any()
 
 
 @needs_hands
