@@ -17,7 +17,8 @@ composed, so task configs are identical) plus:
 
 Reports, in env-steps per second:
     a. physics ceiling: the task's Simulation alone, new random controls each env step
-       (its controlFrequencyInv physics steps)
+       (its controlFrequencyInv physics steps), uniform over each actuator's control range
+       ([-1, 1] where unlimited)
     b. VecTask.step with random actions (observations, rewards, masked resets)
     c. b / a
     d. PPO training: rl_games' 'fps step' (its own env-step timer) and the
@@ -44,7 +45,7 @@ from isaac_rl.utils.headless_gl import prefer_headless_gl
 
 prefer_headless_gl()  # videos (capture_video=True) render headless; mujoco reads this once, when first imported
 from contextlib import nullcontext, redirect_stdout
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -57,6 +58,9 @@ from isaac_rl.rlgames.run_config import check_batch, check_run_config
 from isaac_rl.utils.cli import USER_ERRORS, error_lines
 from isaac_rl.utils.config import compose_checked, compose_reference
 from isaac_rl.utils.seeding import set_seed
+
+if TYPE_CHECKING:
+    from isaac_rl.sim import Simulation
 
 # benchmark setting: (default, smallest accepted value)
 SETTINGS = {"steps": (1000, 1), "warmup": (50, 0), "epochs": (10, 0), "warmup_epochs": (1, 0), "split": (0, 0)}
@@ -100,13 +104,20 @@ def steps_per_second(step: Callable[[], None], num_envs: int, steps: int, warmup
     return num_envs * steps / (time.perf_counter() - start)
 
 
+def control_bounds(sim: Simulation) -> tuple[torch.Tensor, torch.Tensor]:
+    """(low, high) of (a)'s random controls: each limited actuator's whole control range, which task actions span
+    (ShadowHand's joint targets reach 1.57 rad: clamped to [-1, 1] the fingers curl less and the physics has 36% fewer
+    contacts than in (b)); [-1, 1] for unlimited actuators, whose physics cost does not depend on the size."""
+    low, high = sim.ctrl_range.unbind(1)
+    limited = torch.isfinite(low) & torch.isfinite(high)
+    return torch.where(limited, low, -1.0), torch.where(limited, high, 1.0)
+
+
 def physics_rate(env: VecTask, steps: int, warmup: int) -> float:
     """(a) the task's Simulation stepping random controls, with no task code around it: per env step, the
     `controlFrequencyInv` physics steps (each of `sim.substeps`) that an env step runs."""
     sim = env.sim
-    # unlimited actuators get controls in [-1, 1]: the physics cost does not depend on their size
-    low = sim.ctrl_range[:, 0].clamp(min=-1.0)
-    high = sim.ctrl_range[:, 1].clamp(max=1.0)
+    low, high = control_bounds(sim)
     shape = (env.num_envs, sim.info.nu)
 
     def step() -> None:

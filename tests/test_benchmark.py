@@ -82,3 +82,23 @@ def test_split_divides_an_epoch_into_collection_and_update(capsys):
 def test_bad_arguments_fail_with_a_clear_message(args, message, capsys):
     assert benchmark.main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_physics_controls_span_each_limited_actuators_whole_range():
+    # (a)'s controls must reach where task actions reach: ShadowHand's joint targets go to 1.57 rad
+    import mujoco
+    import torch
+
+    from isaac_rl.sim import Simulation
+
+    spec = mujoco.MjSpec()
+    arm = spec.worldbody.add_body(name="arm")
+    arm.add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, size=[0.05, 0.2, 0], mass=1.0)
+    arm.add_joint(name="bend", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 1, 0])
+    arm.add_joint(name="twist", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1])
+    target = spec.add_actuator(name="bend_target", target="bend", trntype=mujoco.mjtTrn.mjTRN_JOINT, ctrlrange=[-0.2, 1.571])
+    target.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    spec.add_actuator(name="twist_motor", target="twist", trntype=mujoco.mjtTrn.mjTRN_JOINT)  # unlimited
+    low, high = benchmark.control_bounds(Simulation(spec, num_envs=1))
+    torch.testing.assert_close(low, torch.tensor([-0.2, -1.0]))
+    torch.testing.assert_close(high, torch.tensor([1.571, 1.0]))

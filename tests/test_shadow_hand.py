@@ -122,8 +122,13 @@ def test_a_dropped_cube_ends_the_episode_and_feeds_consecutive_successes():
     assert done.tolist() == [0, 1]
     # one episode ended with 3 goals: averaged in with factor 0.1
     torch.testing.assert_close(extras["consecutive_successes"], torch.tensor([0.3]))
+    goals = env.goal_rot.clone()
     env.step(torch.zeros(2, 20))
     assert env.successes[1] == 0.0 and env.goal_dist[1] < 0.05
+    # the reset env has a new goal, which the marker shows; the other keeps its own
+    assert torch.equal(env.goal_rot[0], goals[0]) and not torch.allclose(env.goal_rot[1], goals[1])
+    torch.testing.assert_close(env.sim.scene.actor_root_state("goal")[:, 0, 3:7], env.goal_rot)
+    assert not env.goal_reached.any()
 
 
 @needs_hands
@@ -209,12 +214,49 @@ def test_a_tiny_training_run_logs_consecutive_successes_and_its_policy_plays(tmp
 # -- MuJoCo Warp ----------------------------------------------------------------
 
 
-def _rollout(backend: str, device: str) -> torch.Tensor:
-    """Hand joints and cube pose over AGREEMENT_STEPS steps from one reset, under the same seeded actions."""
-    torch.manual_seed(0)
-    env = make_hand(device=device, num_envs=2, backend=backend)
+def hand_state(env) -> dict[str, torch.Tensor]:
+    """What a ShadowHand step reads besides its actions, on the CPU: the physics state (the hand's joints, the cube's
+    and the goal marker's free joints) and the task's running buffers (targets, goal, goals reached, progress)."""
+    state = {"qpos": env.sim.qpos, "qvel": env.sim.qvel, "progress": env.progress_buf}
+    state.update({name: getattr(env, name) for name in ("prev_targets", "goal_pos", "goal_rot", "goal_reached", "successes")})
+    return {key: value.detach().clone().cpu() for key, value in state.items()}
+
+
+def set_hand_state(env, state: dict[str, torch.Tensor]) -> None:
+    """Put `env` in `state` in place, on its device (a captured step graph reads these very tensors).
+
+    Resets draw their start states from the device's random stream, which differs between devices for one seed:
+    an env on another device (or backend) is put in the reference env's state instead.
+    """
+    everyone = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
+    # also zeroes the controls and the solver's warm start, on either backend: every env set from one state starts alike
+    env.sim.reset_envs(everyone, state["qpos"].to(env.device), state["qvel"].to(env.device))
+    for name in ("prev_targets", "goal_pos", "goal_rot", "goal_reached", "successes"):
+        getattr(env, name).copy_(state[name])
+    env.progress_buf.copy_(state["progress"])
+    # no env resets at the first step: reset_idx would draw from the device's random stream again
+    env.reset_buf.zero_()
+
+
+def _start_state() -> dict[str, torch.Tensor]:
+    """The rollouts' one start: a seeded reset on MuJoCo C (the cube above the palm, joints off zero)."""
+    env = make_hand(num_envs=2, backend="mujoco")
     torch.manual_seed(0)
     env.reset()
+    return hand_state(env)
+
+
+def _rollout(backend: str, device: str, start: dict[str, torch.Tensor], own_seed: int) -> torch.Tensor:
+    """Hand joints and cube pose over AGREEMENT_STEPS steps from `start`, under the same seeded actions."""
+    env = make_hand(device=device, num_envs=2, backend=backend)
+    # first a reset of its own (seeds differ between the compared rollouts, and on CUDA so do the random streams):
+    # only set_hand_state makes the rollouts start alike
+    torch.manual_seed(own_seed)
+    env.reset()
+    assert not torch.equal(hand_state(env)["qpos"], start["qpos"])
+    set_hand_state(env, start)
+    now = hand_state(env)
+    assert all(torch.equal(now[key], start[key]) for key in start), "the state did not transfer exactly"
     generator = torch.Generator().manual_seed(1)
     states = []
     for _ in range(AGREEMENT_STEPS):
@@ -225,8 +267,9 @@ def _rollout(backend: str, device: str) -> torch.Tensor:
 
 @needs_hands
 def test_warp_and_mujoco_agree_on_the_hand_and_cube():
-    reference = _rollout("mujoco", "cpu")
-    warp = _rollout("warp", "cpu")
+    start = _start_state()
+    reference = _rollout("mujoco", "cpu", start, own_seed=1)
+    warp = _rollout("warp", "cpu", start, own_seed=2)
     torch.testing.assert_close(warp, reference, atol=AGREEMENT_TOLERANCE, rtol=0)
     # the cube fell onto the palm meanwhile
     assert reference[-1, :, 26].max() < hand_scene.CUBE_START[2] - 0.02
@@ -235,7 +278,9 @@ def test_warp_and_mujoco_agree_on_the_hand_and_cube():
 @needs_hands
 @pytest.mark.gpu
 def test_cuda_and_cpu_agree_on_the_hand_and_cube():
-    torch.testing.assert_close(_rollout("warp", "cuda:0"), _rollout("mujoco", "cpu"), atol=AGREEMENT_TOLERANCE, rtol=0)
+    start = _start_state()
+    cuda = _rollout("warp", "cuda:0", start, own_seed=1)
+    torch.testing.assert_close(cuda, _rollout("mujoco", "cpu", start, own_seed=1), atol=AGREEMENT_TOLERANCE, rtol=0)
 
 
 @needs_hands

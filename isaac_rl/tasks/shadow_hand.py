@@ -63,7 +63,7 @@ def observation_group(obs_type: str) -> ObservationGroup:
     """The observation vector of one `observationType`, in the order of the module docstring."""
     n_tips = len(FINGERTIP_BODIES)
     terms = {
-        "dof_pos": ObsTerm(lambda task: task.dof_pos_unit, NUM_DOFS),
+        "dof_pos": ObsTerm(lambda task: scale_to_unit(task.sim.dof_pos, task.dof_lower, task.dof_upper), NUM_DOFS),
         "dof_vel": ObsTerm(lambda task: task.sim.dof_vel, NUM_DOFS, VEL_OBS_SCALE),
         "dof_force": ObsTerm(lambda task: task.dof_force, NUM_DOFS, FORCE_TORQUE_OBS_SCALE),
         "object_pos": ObsTerm(lambda task: task.object_state[:, 0:3], 3),
@@ -72,7 +72,7 @@ def observation_group(obs_type: str) -> ObservationGroup:
         "object_ang_vel": ObsTerm(lambda task: task.object_state[:, 10:13], 3, VEL_OBS_SCALE),
         "goal_pose": ObsTerm(lambda task: torch.cat((task.goal_pos, task.goal_rot), dim=-1), 7),
         "goal_rel_rot": ObsTerm(lambda task: task.goal_rel_rot, 4),
-        "fingertip_pos": ObsTerm(lambda task: task.fingertip_state[..., 0:3].reshape(task.num_envs, -1), 3 * n_tips),
+        "fingertip_pos": ObsTerm(lambda task: task.scene.body_pos(FINGERTIP_BODIES).reshape(task.num_envs, -1), 3 * n_tips),
         "fingertip_state": ObsTerm(lambda task: task.fingertip_state.reshape(task.num_envs, -1), 13 * n_tips),
         "fingertip_force_torque": ObsTerm(lambda task: task.fingertip_force_torque, 6 * n_tips, FORCE_TORQUE_OBS_SCALE),
         "actions": ObsTerm(lambda task: task.actions, NUM_ACTIONS),
@@ -153,10 +153,9 @@ class ShadowHand(VecTask):
 
         self.actions = torch.zeros((n, NUM_ACTIONS), device=dev)
         self.prev_targets = torch.zeros((n, NUM_ACTIONS), device=dev)
-        # what observations and rewards both read, refreshed by update_state
+        # what observations and rewards both read, refreshed by update_state (what observations alone read, such as
+        # the fingertips, their terms compute: an observation type that leaves them out does not pay for them)
         self.object_state = torch.zeros((n, 13), device=dev)
-        self.fingertip_state = torch.zeros((n, len(FINGERTIP_BODIES), 13), device=dev)
-        self.dof_pos_unit = torch.zeros((n, NUM_DOFS), device=dev)
         self.goal_rel_rot = torch.zeros((n, 4), device=dev)
         self.goal_dist = torch.zeros(n, device=dev)
         self.rot_dist = torch.zeros(n, device=dev)
@@ -207,16 +206,20 @@ class ShadowHand(VecTask):
         return forces.index_copy(1, self.actuated_dofs, self.sim.actuator_force)
 
     @property
+    def fingertip_state(self) -> torch.Tensor:
+        """(num_envs, 5, 13) each fingertip's position, quaternion, linear and angular velocity (world frame)."""
+        tips = FINGERTIP_BODIES
+        return torch.cat((self.scene.body_pos(tips), self.scene.body_quat(tips), self.scene.body_vel(tips)), dim=-1)
+
+    @property
     def fingertip_force_torque(self) -> torch.Tensor:
         return self.sim.sensordata[:, self.fingertip_sensor_columns]
 
     def update_state(self) -> None:
-        # goals reached at the last step get their new orientation before anything reads them
+        # goals reached at the last step, and the envs reset since (reset_idx marks them), get their new orientation
+        # before anything reads them: one draw and one marker write per step, whatever ended
         self.reset_goals(self.goal_reached)
         self.object_state.copy_(self.scene.actor_root_state("cube")[:, 0])
-        pos, quat = self.scene.body_pos(FINGERTIP_BODIES), self.scene.body_quat(FINGERTIP_BODIES)
-        self.fingertip_state.copy_(torch.cat((pos, quat, self.scene.body_vel(FINGERTIP_BODIES)), dim=-1))
-        self.dof_pos_unit.copy_(scale_to_unit(self.sim.dof_pos, self.dof_lower, self.dof_upper))
         self.goal_rel_rot.copy_(quat_mul(self.object_state[:, 3:7], quat_conjugate(self.goal_rot)))
         self.goal_dist.copy_(torch.linalg.vector_norm(self.object_state[:, 0:3] - self.goal_pos, dim=-1))
         self.rot_dist.copy_(rotation_distance(self.goal_rel_rot))
@@ -269,7 +272,8 @@ class ShadowHand(VecTask):
         cube[:, 3:7] = random_orientation(self.x_axis, self.y_axis)
         cube[:, 7:13] = 0.0
         self.scene.write_root_state(env_mask, "cube", cube[:, None])
-        self.reset_goals(env_mask)
+        # a new goal: update_state, which follows every reset, draws it with those of the goals reached
+        self.goal_reached.masked_fill_(env_mask, True)
         self.successes.masked_fill_(env_mask, 0.0)
         self.rewards.reset(env_mask)
 
