@@ -16,9 +16,20 @@ physics runs where `sim_device` says (CUDA when present).
 
 Prints the episodes played, their mean reward and length, the success rate
 for tasks that define success (`success_buf`), the mean consecutive successes
-(goals reached per episode) for tasks that report them (ShadowHand), each per-env statistic in the
-task's `extras['episode']` as it stood at the episodes' last step (`final
-target_distance`), and the wall-clock time; the last line is the same as JSON.
+(goals reached per episode) for tasks that report them (ShadowHand), each
+per-env statistic in the task's `extras['episode']` twice, and the wall-clock
+time; the last line is the same as JSON. The statistics:
+- `mean_<key>` (printed `mean <key>`): its mean over every step of the played
+  episodes. The training log's `Episode/<key>` (and the epoch line's `<key>`)
+  is this same per-step mean, over the epoch's steps of all envs, so the two
+  compare (train: the stochastic policy; here: its mean action);
+- `final_<key>` (`final <key>`): its value at each episode's last step,
+  averaged over the episodes: what an episode ended with (a target distance,
+  a drawer's opening, a running mean or count such as Humanoid's
+  `mean_forward_speed`). For a per-step quantity such as a tracking error it
+  is one step's sample, the falling step's where an episode ends in a fall:
+  set the mean, not this, beside the training log (docs/locomotion.md,
+  "Tracking errors in training and in play").
 """
 
 from __future__ import annotations
@@ -61,6 +72,8 @@ def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
     episode_reward = torch.zeros(n, device=dev)
     episode_length = torch.zeros(n, device=dev)
     totals = {name: torch.zeros((), device=dev) for name in ("episodes", "reward", "length", "successes")}
+    # each per-env statistic of extras['episode'] summed over the steps of each env's running episode
+    episode_stat_sums: dict[str, torch.Tensor] = {}
     obs = task.reset()["obs"]
     max_steps = episodes * task.max_episode_length + CHECK_EVERY
     for step in range(max_steps):
@@ -78,9 +91,12 @@ def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
         goals = extras.get("goals_reached")  # tasks with goals reached per env (ShadowHand: its consecutive successes)
         if isinstance(goals, torch.Tensor):
             totals["goals_reached"] = totals.get("goals_reached", 0.0) + torch.where(counted, goals.float(), 0.0).sum()
-        for key, value in extras.get("episode", {}).items():
-            if isinstance(value, torch.Tensor) and value.shape == (n,):
-                totals[f"final_{key}"] = totals.get(f"final_{key}", 0.0) + torch.where(counted, value.float(), 0.0).sum()
+        for key, value in per_env_statistics(extras, n).items():
+            running = episode_stat_sums.setdefault(key, torch.zeros(n, device=dev))
+            running += value  # this step's value belongs to the episode that this step's done flag ends
+            totals[f"mean_{key}"] = totals.get(f"mean_{key}", 0.0) + torch.where(counted, running, 0.0).sum()
+            totals[f"final_{key}"] = totals.get(f"final_{key}", 0.0) + torch.where(counted, value, 0.0).sum()
+            running.masked_fill_(done, 0.0)
         finished += done.long()
         episode_reward.masked_fill_(done, 0.0)
         episode_length.masked_fill_(done, 0.0)
@@ -96,9 +112,25 @@ def evaluate(task, actor: torch.nn.Module, episodes: int) -> dict[str, float]:
         result["success_rate"] = totals["successes"].item() / max(played, 1)
     if "goals_reached" in totals:
         result["consecutive_successes"] = totals["goals_reached"].item() / max(played, 1)
-    # the task's per-env episode statistics, as they stood at each episode's last step
+    # the task's per-env episode statistics: per step over the played episodes' steps, and at each episode's last step
+    steps = totals["length"].item()
+    result.update({key: totals[key].item() / max(steps, 1) for key in totals if key.startswith("mean_")})
     result.update({key: totals[key].item() / max(played, 1) for key in totals if key.startswith("final_")})
     return result
+
+
+def per_env_statistics(extras: dict, num_envs: int) -> dict[str, torch.Tensor]:
+    """The (num_envs,) tensors of a step's `extras['episode']`, as float (the scalars, such as terrain_level, are left out)."""
+    import torch
+
+    episode = extras.get("episode", {})
+    return {key: value.float() for key, value in episode.items() if isinstance(value, torch.Tensor) and value.shape == (num_envs,)}
+
+
+def statistics_text(result: dict[str, float]) -> str:
+    """`, mean <key> M (final F)` for each per-env statistic of the task's extras['episode']."""
+    keys = [key.removeprefix("final_") for key in result if key.startswith("final_")]
+    return "".join(f", mean {key} {result[f'mean_{key}']:.3f} (final {result[f'final_{key}']:.3f})" for key in keys)
 
 
 def consecutive_successes_text(result: dict[str, float]) -> str:
@@ -129,11 +161,10 @@ def main(argv: list[str]) -> dict[str, float]:
         result = evaluate(task, actor, episodes)
     result.update(task=cfg.task_name, num_envs=task.num_envs, seconds=round(time.perf_counter() - start, 1), checkpoint=cfg.checkpoint)
     success = f", success rate {result['success_rate']:.1%}" if "success_rate" in result else ""
-    finals = "".join(f", {key.replace('_', ' ', 1)} {value:.3f}" for key, value in result.items() if key.startswith("final_"))
     print(
         f"{cfg.task_name}: {result['episodes']} episodes on {task.num_envs} envs ({task.sim.describe()}): "
         f"mean reward {result['mean_reward']:.2f}, mean length {result['mean_length']:.1f}{success}"
-        f"{consecutive_successes_text(result)}{finals}, {result['seconds']}s"
+        f"{consecutive_successes_text(result)}{statistics_text(result)}, {result['seconds']}s"
     )
     print(json.dumps(result))
     return result

@@ -149,6 +149,23 @@ def test_pushes_set_the_base_velocity_at_the_interval():
     assert not torch.allclose(env.sim.root_lin_vel[:, :2], before, atol=0.05)
 
 
+def test_an_episode_ends_on_the_last_step_of_its_second_command_not_on_a_fresh_draw():
+    # BipedFlat's 20 s episodes and 10 s commands, shortened to 20 and 10 steps; standing through them
+    env = make_biped(num_envs=3, pushRobots=False, episodeLength_s=0.4, resampleInterval_s=0.2)
+    env.reset()
+    commands, progress, resets = [env.commands.clone()], [env.progress_buf.clone()], []
+    for _ in range(32):
+        _, _, reset, _ = env.step(torch.zeros(3, 21))
+        commands.append(env.commands.clone())
+        progress.append(env.progress_buf.clone())
+        resets.append(reset.bool())
+    drawn_at = [int(progress[i + 1][0]) for i in range(32) if not torch.equal(commands[i], commands[i + 1])]
+    # new commands at the reset (progress 0) and 10 steps later only: each held for 10 steps, the last one to the time-out
+    assert drawn_at == [10, 0, 10], drawn_at
+    ends = [int(progress[i + 1][0]) for i in range(32) if resets[i].all()]
+    assert ends == [env.max_episode_length - 1]
+
+
 def test_biped_terrain_starts_on_the_curriculum_and_scans_the_ground():
     env = make_biped("BipedTerrain", num_envs=4)
     env.reset()

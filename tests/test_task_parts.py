@@ -179,15 +179,18 @@ def test_the_deadband_zeroes_slow_commands_whole():
     assert (commands.commands[~zeroed, 2] >= 1.0).all()
 
 
-def test_commands_are_resampled_every_interval():
+def test_commands_are_resampled_every_interval_the_first_one_drawn_at_a_reset_included():
     commands = VelocityCommands(RANGES, 8, "cpu", resampling_steps=3)
-    commands.resample(torch.ones(8, dtype=torch.bool))
     upright = torch.tensor([[1.0, 0.0, 0.0, 0.0]]).expand(8, 4)
+    # a reset's step: the task draws (reset_idx), then updates (update_state) as in every step
+    commands.resample(torch.ones(8, dtype=torch.bool))
+    commands.update(upright)
     history = [commands.commands.clone()]
     for _ in range(6):
         commands.update(upright)
         history.append(commands.commands.clone())
     changed = [not torch.equal(a, b) for a, b in zip(history, history[1:])]
+    # each command holds for 3 steps, the reset's one too (it held for 2 when the reset's update counted down first)
     assert changed == [False, False, True, False, False, True]
 
 

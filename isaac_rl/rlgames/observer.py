@@ -12,7 +12,9 @@ class RLGPUAlgoObserver(AlgoObserver):
     """Logs `Episode/<key>` for every tensor a task puts in `extras['episode']`.
 
     Tasks fill `extras['episode']` with per-env or scalar tensors; they are
-    averaged on the device over an epoch and written once per epoch, so the
+    averaged on the device over an epoch (per step: the mean over every step
+    of every env, as scripts/evaluate.py's `mean_<key>` over the steps it
+    plays) and written once per epoch, so the
     step loop never waits on the host. Tasks with a goal also hand out
     `extras['successes']`, averaged over the episodes that ended in the epoch
     as `Episode/success_rate`. Tasks built from reward terms hand out

@@ -9,7 +9,11 @@ rate (rad/s), drawn uniformly from IsaacGymEnvs' `randomCommandVelocityRanges`
 - deadband: a draw whose horizontal velocity is at most `deadband` m/s is
   zeroed whole (heading included): standing still is practised too;
 - resampling interval: every `resampling_steps` env steps an env draws anew
-  (0: only when its episode starts).
+  (0: only when its episode starts). Each command holds for exactly that many
+  steps, the one drawn at a reset too: a task updates in the step that resets
+  (VecTask's `update_state` after `reset_idx`), and that update counts as the
+  command's first step. An episode of k intervals thus ends on the last step
+  of its k-th command, not on a fresh draw the robot has had no step to follow.
 All tensor work, built once: it runs inside the captured step.
 """
 
@@ -95,8 +99,10 @@ class VelocityCommands:
         `base_quat` (num_envs, 4), the base orientation, is needed with heading control only.
         """
         if self.resampling_steps:
-            self.steps_to_resample -= 1
+            # the count is checked before this step is taken off it: the command drawn at a reset (whose step
+            # runs this update too) then holds for resampling_steps steps, as every later one does
             self.resample(self.steps_to_resample <= 0)
+            self.steps_to_resample -= 1
         if self.heading_control:
             if base_quat is None:
                 raise ValueError("VelocityCommands.update: heading control needs the base orientation (base_quat)")

@@ -11,7 +11,10 @@ weight is its yaml value x dt, and the sum is clipped at 0, as IsaacGymEnvs'
 (`env.learn.onlyPositiveRewards: false` keeps it whole, as Isaac Lab).
 Logged per epoch: each reward term's episode sum (Episode/rew_<name>) and how
 well the commands are tracked (Episode/lin_vel_error in m/s,
-Episode/ang_vel_error in rad/s).
+Episode/ang_vel_error in rad/s): the error at each step, averaged over every
+step of every env in the epoch; scripts/evaluate.py reports the same per-step
+mean for the episodes it plays (docs/locomotion.md, "Tracking errors in
+training and in play").
 """
 
 from __future__ import annotations
