@@ -57,3 +57,20 @@ def random_control_rollout(sim, scale: float, steps: int, read) -> torch.Tensor:
         sim.step()
         states.append(read(sim).cpu())
     return torch.stack(states)
+
+
+def random_ops_run_by(fn) -> list[str]:
+    """The aten ops that draw from torch's generators (`nondeterministic_seeded`) while `fn()` runs, in order."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    drawn: list[str] = []
+
+    class RecordDraws(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if torch.Tag.nondeterministic_seeded in func.tags:
+                drawn.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with RecordDraws():
+        fn()
+    return drawn

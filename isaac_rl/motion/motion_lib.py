@@ -160,12 +160,20 @@ class MotionLib:
         self, motion_ids: torch.Tensor, truncate_time: float | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Uniform times in [0, length - truncate_time] of each clip (0 where the clip is shorter)."""
+        phase = torch.rand(motion_ids.shape, device=self.device, generator=generator)
+        return self.time_at_phase(motion_ids, phase, truncate_time)
+
+    def time_at_phase(self, motion_ids: torch.Tensor, phase: torch.Tensor, truncate_time: float | None = None) -> torch.Tensor:
+        """The times `phase` (in [0, 1]) of the way through [0, length - truncate_time] of each clip (0 where the clip is shorter).
+
+        `sample_time` with the uniform numbers given: a caller that draws all of
+        its random numbers at once (a task's reset) passes its share here.
+        """
         length = self._length[motion_ids]
         if truncate_time is not None:
             if truncate_time < 0:
                 raise ValueError(f"truncate_time must be >= 0, got {truncate_time}")
             length = (length - truncate_time).clamp_min(0.0)
-        phase = torch.rand(motion_ids.shape, device=self.device, generator=generator)
         return phase * length
 
     def clip_frames(self, motion_id: int) -> MotionState:

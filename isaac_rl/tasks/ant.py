@@ -180,9 +180,10 @@ class Ant(VecTask):
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         n, num_dofs = self.num_envs, self.body.num_dofs
-        noise = torch.empty((n, num_dofs), device=self.device)
-        dof_pos = torch.clamp(self.default_dof_pos + noise.uniform_(-0.2, 0.2), self.dof_lower, self.dof_upper)
-        dof_vel = torch.empty((n, num_dofs), device=self.device).uniform_(-0.1, 0.1)
+        # position and velocity noise in one draw (see "Random draws" in isaac_rl/tasks/base/vec_task.py)
+        noise = 2.0 * torch.rand((2, n, num_dofs), device=self.device) - 1.0
+        dof_pos = torch.clamp(self.default_dof_pos + 0.2 * noise[0], self.dof_lower, self.dof_upper)
+        dof_vel = 0.1 * noise[1]
         qpos = torch.cat((self.start_root_pose.expand(n, 7), dof_pos), dim=1)
         qvel = torch.cat((torch.zeros((n, 6), device=self.device), dof_vel), dim=1)
         self.sim.reset_envs(env_mask, qpos, qvel)

@@ -138,13 +138,17 @@ class BallBalance(VecTask):
         it moves toward the centre, as in IsaacGymEnvs.
         """
         dev = self.device
-        dist = torch.empty(n, device=dev).uniform_(0.001, self.drop_radius)
-        angle = torch.empty(n, device=dev).uniform_(-torch.pi, torch.pi)
+        # one draw for all of the drop's random numbers (see "Random draws" in isaac_rl/tasks/base/vec_task.py)
+        u = torch.rand((4, n), device=dev)
+        dist = 0.001 + (self.drop_radius - 0.001) * u[0]
+        angle = torch.pi * (2.0 * u[1] - 1.0)
         direction = torch.stack((torch.cos(angle), torch.sin(angle)), dim=1)
-        speed = (dist / self.drop_radius) * torch.empty(n, device=dev).uniform_(0.0, self.max_horizontal_speed)
+        speed = (dist / self.drop_radius) * self.max_horizontal_speed * u[2]
+        low, high = self.drop_height
+        height = low + (high - low) * u[3]
         state = torch.zeros((n, 13), device=dev)
         state[:, 0:2] = dist[:, None] * direction
-        state[:, 2] = torch.empty(n, device=dev).uniform_(*self.drop_height)
+        state[:, 2] = height
         state[:, 3] = 1.0
         state[:, 7:9] = -speed[:, None] * direction
         state[:, 9] = -self.drop_speed

@@ -43,10 +43,9 @@ class Cartpole(VecTask):
         )  # fmt: skip
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
-        shape = (self.num_envs, self.sim.info.num_dofs)
-        positions = 0.2 * (torch.rand(shape, device=self.device) - 0.5)
-        velocities = 0.5 * (torch.rand(shape, device=self.device) - 0.5)
-        self.sim.reset_envs(env_mask, positions, velocities)
+        # positions and velocities in one draw (see "Random draws" in isaac_rl/tasks/base/vec_task.py)
+        u = torch.rand((2, self.num_envs, self.sim.info.num_dofs), device=self.device) - 0.5
+        self.sim.reset_envs(env_mask, 0.2 * u[0], 0.5 * u[1])
 
 
 def compute_cartpole_reward(

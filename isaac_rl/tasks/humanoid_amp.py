@@ -165,7 +165,10 @@ class HumanoidAMP(VecTask):
         return features.view(n, steps, NUM_FRAME_FEATURES), newest
 
     def _sample_motion_ids(self, n: int) -> torch.Tensor:
-        u = torch.rand(n, device=self.device)
+        return self._motion_ids_at(torch.rand(n, device=self.device))
+
+    def _motion_ids_at(self, u: torch.Tensor) -> torch.Tensor:
+        """Clip ids by their weights, from uniform numbers `u` in [0, 1) (inverse CDF)."""
         return torch.searchsorted(self._motion_cdf, u, right=True).clamp_max(self._num_motions - 1)
 
     # -- the step -------------------------------------------------------------
@@ -202,15 +205,18 @@ class HumanoidAMP(VecTask):
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         n = self.num_envs
-        motion_ids = self._sample_motion_ids(n)
+        # one draw for all of the reset's random numbers: the clip, the time in it, Hybrid's choice
+        # (see "Random draws" in isaac_rl/tasks/base/vec_task.py)
+        u = torch.rand((3, n), device=self.device)
+        motion_ids = self._motion_ids_at(u[0])
         if self.state_init == "Start":
             times = torch.zeros(n, device=self.device)
         else:
-            times = self.motion_lib.sample_time(motion_ids)
+            times = self.motion_lib.time_at_phase(motion_ids, u[1])
         if self.state_init == "Default":
             use_reference = torch.zeros(n, dtype=torch.bool, device=self.device)
         elif self.state_init == "Hybrid":
-            use_reference = torch.rand(n, device=self.device) < self.hybrid_init_prob
+            use_reference = u[2] < self.hybrid_init_prob
         else:
             use_reference = torch.ones(n, dtype=torch.bool, device=self.device)
 

@@ -102,8 +102,10 @@ class Quadcopter(VecTask):
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         n = self.num_envs
         states = self.start_state.expand(n, 13).clone()
-        states[:, 0:2] += torch.empty((n, 2), device=self.device).uniform_(-1.5, 1.5)
-        states[:, 2] += torch.empty(n, device=self.device).uniform_(-0.2, 1.5)
+        # the offsets along x, y and z in one draw (see "Random draws" in isaac_rl/tasks/base/vec_task.py)
+        u = torch.rand((n, 3), device=self.device)
+        states[:, 0:2] += -1.5 + 3.0 * u[:, 0:2]
+        states[:, 2] += -0.2 + 1.7 * u[:, 2]
         # a reset clears xfrc_applied: the rotors are idle until the next action
         self.sim.reset_envs(env_mask, self.sim.default_qpos.expand(n, -1), torch.zeros_like(self.sim.qvel))
         self.scene.write_root_state(env_mask, "chassis", states[:, None])

@@ -47,6 +47,15 @@ microseconds whatever the number of envs. With `sim.compile_step` (default
 on, CUDA graph runs only) torch.compile fuses it into a few kernels; the
 first step pays for the compilation.
 
+Random draws: compiled, a step draws Inductor's own random numbers (the
+same distributions, other numbers); tests that compare it number by number
+with the eager step tell Inductor to call aten's random ops instead
+(`fallback_random`). The numbers then match only if the draws keep their
+order, and Inductor before torch 2.13 reorders them (its
+`reorder_for_locality` pass and its scheduler move a draw towards its first
+use). So draw each reset's random numbers in one call (`torch.rand((k, n))`,
+a row per quantity): no order to keep, and one kernel instead of k.
+
 Events (isaac_rl/tasks/base/events.py): a task's `events()` declares what is
 done to envs at start-up, as they reset and at intervals (randomizing any
 per-env model parameter, pushes) and the observation and action noise; with
@@ -136,12 +145,19 @@ class VecTask:
         )
         self.compile_step = self.use_cuda_graph and bool(config.get("sim", {}).get("compile_step", True))
         if self.compile_step:
-            self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
-            self._finish_step = torch.compile(self._finish_step, dynamic=False)
+            self._compile_step_halves()
         self._step_graph: torch.cuda.CUDAGraph | None = None
         # eager steps before capture: lazy initialisation and compilation must not happen while capturing,
         # and the compiled step's second call settles any recompilation its first call set off
         self._warm_up_steps_left = 2 if self.compile_step else 1
+
+    def _compile_step_halves(self) -> None:
+        """torch.compile the torch work around the physics (`_apply_actions`, `_finish_step`), with static shapes.
+
+        Called for `sim.compile_step`; tests call it on Warp's CPU device too, where no graph is captured.
+        """
+        self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
+        self._finish_step = torch.compile(self._finish_step, dynamic=False)
 
     # -- set-up --------------------------------------------------------------
     def create_sim(self) -> Simulation:
