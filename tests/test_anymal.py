@@ -192,8 +192,8 @@ def test_a_trainer_in_inference_mode_steps_the_compiled_step():
     # Anymal's reset builds lazily (numpy), and dynamo failed to guard them from tensors made in inference mode
     # ("Guard failed on the same frame it was created"). CUDA runs compile the halves; here the CPU compiles them.
     env = make_anymal(num_envs=4)
-    env._apply_actions = torch.compile(env._apply_actions, dynamic=False)
-    env._finish_step = torch.compile(env._finish_step, dynamic=False)
+    torch._dynamo.reset()  # VecTask._finish_step's compiled versions are shared by every env in the process
+    env._compile_step_halves()
     with torch.inference_mode():
         env.reset()
         env.reset_buf[:] = 1  # the first compiled call resets every env
