@@ -1,13 +1,15 @@
-"""A filmstrip PNG of a ShadowHand policy turning the cube, the goal cube beyond the fingertips.
+"""A filmstrip PNG of a ShadowHand policy turning the cube, the goal cube beyond the fingertips (or of another task's policy, --task).
 
     python scripts/export_policy.py task=ShadowHand checkpoint=runs/ShadowHand/<run>/nn/ShadowHand.pth out=exported/
     python scripts/render_hand_filmstrip.py --policy exported/policy.pt --out docs/shadow_hand_filmstrip.png
     python scripts/render_hand_filmstrip.py --out /tmp/random_hand.png       # no policy: random actions
+    python scripts/render_hand_filmstrip.py --task Humanoid --policy exported/policy.pt --rows 1 --out docs/humanoid_filmstrip.png
 
 Options:
     --policy PT         TorchScript policy written by scripts/export_policy.py (observations in, actions out);
                         without it the hand moves at random
     --out PNG           the image to write (default: shadow_hand_filmstrip.png)
+    --task T            the task the policy was trained on (default ShadowHand)
     --rows N            envs, one row each (default 2)
     --frames N          frames per row (default 8)
     --seconds S         time span the frames cover, from the reset (default 4.0)
@@ -17,7 +19,9 @@ Options:
 Each row is one env of the task (the shipped config's observation type) on
 the MuJoCo C backend (cpu), from a reset, with the policy's deterministic
 actions; reached goals turn the goal cube, a dropped cube resets the env.
-Seen from the task's video camera; rendered headless (EGL, else OSMesa).
+Seen from the task's video camera; one without a fixed `lookat` (a robot
+with a free root: Ant, Humanoid) is followed from the side, as
+scripts/render_filmstrip.py does. Rendered headless (EGL, else OSMesa).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ prefer_headless_gl()
 
 import argparse
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -42,13 +47,13 @@ from isaac_rl.utils.config import compose_config
 from isaac_rl.utils.seeding import set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from render_filmstrip import assemble, frame_steps, render_poses, write_png  # noqa: E402
+from render_filmstrip import CAMERA_AZIMUTH, CAMERA_DISTANCE, CAMERA_ELEVATION, assemble, frame_steps, render_poses, write_png  # noqa: E402
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, kind, default in (
-        ("--policy", str, ""), ("--out", str, "shadow_hand_filmstrip.png"), ("--rows", int, 2), ("--frames", int, 8),
+        ("--policy", str, ""), ("--out", str, "shadow_hand_filmstrip.png"), ("--task", str, "ShadowHand"), ("--rows", int, 2), ("--frames", int, 8),
         ("--seconds", float, 4.0), ("--width", int, 320), ("--height", int, 240), ("--seed", int, 0),
     ):  # fmt: skip
         parser.add_argument(name, type=kind, default=default)
@@ -66,19 +71,29 @@ def rollout(task, policy, steps: np.ndarray) -> np.ndarray:
     return torch.stack([poses[int(s)] for s in steps]).double().numpy()
 
 
+def camera_view(video_camera: dict) -> tuple[tuple[float, float, float], Callable[[np.ndarray], Sequence[float]]]:
+    """(distance, azimuth, elevation) and the look-at point of a pose: the task's video camera where it fixes
+    `lookat`; otherwise a side view following the free root (qpos[:3]), so that a runner stays in frame."""
+    if "lookat" in video_camera:
+        view = (video_camera["distance"], video_camera["azimuth"], video_camera["elevation"])
+        return view, lambda qpos: video_camera["lookat"]
+    return (CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION), lambda qpos: qpos[:3]
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     if args.policy and not Path(args.policy).is_file():
-        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task=ShadowHand checkpoint=...")
+        raise FileNotFoundError(f"--policy {args.policy!r}: no such file; write one with scripts/export_policy.py task={args.task} checkpoint=...")
     if args.rows < 1 or args.frames < 1 or args.seconds <= 0:
         raise ValueError(f"--rows and --frames must be >= 1 and --seconds > 0, got {args.rows}, {args.frames}, {args.seconds}")
-    cfg = compose_config(["task=ShadowHand", f"num_envs={args.rows}", "sim_device=cpu", "rl_device=cpu", "physics_backend=mujoco"])
+    cfg = compose_config([f"task={args.task}", f"num_envs={args.rows}", "sim_device=cpu", "rl_device=cpu", "physics_backend=mujoco"])
     task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
     dt = float(task_cfg["sim"]["dt"]) * int(task_cfg["env"]["controlFrequencyInv"])
     steps = frame_steps(args.frames, args.seconds, dt)
-    task_cfg["env"]["maxEpisodeLength"] = max(int(task_cfg["env"]["maxEpisodeLength"]), int(steps.max()) + 2)
+    if "maxEpisodeLength" in task_cfg["env"]:  # the time limit would reset an env mid-rollout
+        task_cfg["env"]["maxEpisodeLength"] = max(int(task_cfg["env"]["maxEpisodeLength"]), int(steps.max()) + 2)
     set_seed(args.seed)
-    task = tasks.make("ShadowHand", cfg=task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
+    task = tasks.make(args.task, cfg=task_cfg, rl_device="cpu", sim_device="cpu", graphics_device_id=0, headless=True)
     if args.policy:
         policy = torch.jit.load(args.policy, map_location="cpu")
     else:
@@ -86,10 +101,8 @@ def main(argv: list[str]) -> None:
             return 2.0 * torch.rand(obs.shape[0], task.num_actions) - 1.0
 
     poses = rollout(task, policy, steps)
-    # the task's video camera
-    camera = task.video_camera
-    view = (camera["distance"], camera["azimuth"], camera["elevation"])
-    rows = [render_poses(task.sim.mj_model, poses[:, env], args.width, args.height, view, lambda qpos: camera["lookat"]) for env in range(args.rows)]
+    view, lookat = camera_view(task.video_camera)
+    rows = [render_poses(task.sim.mj_model, poses[:, env], args.width, args.height, view, lookat) for env in range(args.rows)]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_png(args.out, assemble(rows))
     driver = f"policy {args.policy}" if args.policy else "random actions"

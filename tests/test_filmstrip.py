@@ -300,3 +300,38 @@ def test_hand_filmstrip_draws_one_row_per_env_from_an_exported_policy(rendered, 
     assert sheet.shape == (2 * 40 + gap, 2 * 48 + gap, 3)
     # the two envs' cubes start in different random orientations
     assert not np.array_equal(sheet[:40, :48], sheet[40 + gap :, :48])
+
+
+def load_hand_script():
+    spec = importlib.util.spec_from_file_location("render_hand_filmstrip_script", HAND_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hand_filmstrip_camera_keeps_a_fixed_lookat_and_follows_a_free_root():
+    script = load_hand_script()
+    hand_camera = {"lookat": [0.0, -0.05, 0.5], "distance": 0.5, "azimuth": 60.0, "elevation": -35.0}
+    view, lookat = script.camera_view(hand_camera)
+    assert view == (0.5, 60.0, -35.0) and lookat(np.arange(7.0)) == [0.0, -0.05, 0.5]
+    view, lookat = script.camera_view({})  # Humanoid's: none of its own
+    assert view == (filmstrip.CAMERA_DISTANCE, filmstrip.CAMERA_AZIMUTH, filmstrip.CAMERA_ELEVATION)
+    np.testing.assert_array_equal(lookat(np.array([4.0, 1.0, 1.3, 1.0, 0.0, 0.0, 0.0])), [4.0, 1.0, 1.3])
+
+
+def test_hand_filmstrip_takes_another_task(rendered, tmp_path):
+    # any policy of Humanoid's shape (108 observations -> 21 torques): the option's job is the task and the camera
+    policy = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(108, 21), torch.nn.Tanh()))
+    policy.save(str(tmp_path / "policy.pt"))
+    out = tmp_path / "strip.png"
+    result = subprocess.run(
+        [sys.executable, str(HAND_SCRIPT), "--task", "Humanoid", "--policy", str(tmp_path / "policy.pt"), "--rows", "1",
+         "--frames", "2", "--seconds", "0.5", "--width", "48", "--height", "40", "--out", str(out)],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "1 env(s)" in result.stdout
+    sheet = read_png(out.read_bytes())
+    gap = filmstrip.GAP
+    assert sheet.shape == (40, 2 * 48 + gap, 3)
+    assert not np.array_equal(sheet[:, :48], sheet[:, 48 + gap :])  # the body moved between the frames
