@@ -74,3 +74,15 @@ def random_ops_run_by(fn) -> list[str]:
     with RecordDraws():
         fn()
     return drawn
+
+
+def make_shipped_task(task: str, device: str = "cpu", num_envs: int = 4, backend: str = "mujoco", **env):
+    """`task` built from its shipped cfg/task/<task>.yaml with `num_envs`, the physics `backend` and `env` keys changed."""
+    from omegaconf import OmegaConf
+
+    from isaac_rl import CFG_ROOT, tasks
+
+    cfg = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / f"{task}.yaml"))
+    cfg["env"].update(numEnvs=num_envs, **env)
+    cfg["sim"]["backend"] = backend
+    return tasks.make(task, cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)

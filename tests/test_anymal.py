@@ -1,15 +1,14 @@
 """Anymal: the quadruped model stands on its PD drives, and the observation, reward and command math."""
 
-import copy
 import math
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import step_graph_without_host_sync
+from conftest import make_shipped_task, step_graph_without_host_sync
 from omegaconf import OmegaConf
 
-from isaac_rl import CFG_ROOT, tasks
+from isaac_rl import CFG_ROOT
 from isaac_rl.tasks.anymal import JOINTS, Anymal
 from isaac_rl.tasks.base import locomotion
 from isaac_rl.tasks.base.rewards import RewardTerms
@@ -21,10 +20,7 @@ DT = 0.02
 
 
 def make_anymal(device="cpu", num_envs=4, backend="mujoco", **env):
-    cfg = copy.deepcopy(BASE_CFG)
-    cfg["env"].update(numEnvs=num_envs, **env)
-    cfg["sim"]["backend"] = backend
-    return tasks.make("Anymal", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    return make_shipped_task("Anymal", device, num_envs, backend, **env)
 
 
 def reward_terms(n):

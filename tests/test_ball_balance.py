@@ -1,14 +1,12 @@
 """BallBalance: the closed-loop table on MuJoCo, the ball's respawn, and the reward, observation and success math."""
 
-import copy
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import random_ops_run_by, step_graph_without_host_sync
-from omegaconf import OmegaConf
+from conftest import make_shipped_task, random_ops_run_by, step_graph_without_host_sync
 
-from isaac_rl import ASSET_ROOT, CFG_ROOT, tasks
+from isaac_rl import ASSET_ROOT
 from isaac_rl.tasks.ball_balance import (
     BALL_TARGET_HEIGHT,
     HIPS,
@@ -17,17 +15,13 @@ from isaac_rl.tasks.ball_balance import (
     balance_reward,
 )
 
-BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "BallBalance.yaml"))
 BALL_RADIUS = 0.1
 # the ball let go just above the middle of the tray, at rest
 DEAD_CENTRE_DROP = dict(dropRadius=0.001, maxHorizontalSpeed=0.0, dropHeight=[0.9, 0.9], dropSpeed=0.0)
 
 
 def make_ball_balance(device="cpu", num_envs=4, backend="mujoco", **env):
-    cfg = copy.deepcopy(BASE_CFG)
-    cfg["env"].update(numEnvs=num_envs, **env)
-    cfg["sim"]["backend"] = backend
-    return tasks.make("BallBalance", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    return make_shipped_task("BallBalance", device, num_envs, backend, **env)
 
 
 # -- math on known inputs -------------------------------------------------------

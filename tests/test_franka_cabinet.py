@@ -1,30 +1,23 @@
 """FrankaCabinet: the Panda model against its published kinematics, the arm opening the drawer on MuJoCo, and the reward math."""
 
-import copy
 import math
 
 import mujoco
 import numpy as np
 import pytest
 import torch
-from conftest import step_graph_without_host_sync
-from omegaconf import OmegaConf
+from conftest import make_shipped_task, step_graph_without_host_sync
 
-from isaac_rl import CFG_ROOT, tasks
 from isaac_rl.sim import resolve_asset
 from isaac_rl.tasks.franka_cabinet import ARM_JOINTS, DEFAULT_ARM_POS, compute_franka_reward
 
-BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "FrankaCabinet.yaml"))
 SCALES = dict(dist_scale=2.0, rot_scale=0.5, around_handle_scale=0.25, open_scale=7.5, finger_dist_scale=5.0, action_penalty_scale=0.01)
 # Franka's published joint ranges (rad; fingers m)
 PANDA_RANGES = [(-2.8973, 2.8973), (-1.7628, 1.7628), (-2.8973, 2.8973), (-3.0718, -0.0698), (-2.8973, 2.8973), (-0.0175, 3.7525), (-2.8973, 2.8973), (0, 0.04), (0, 0.04)]
 
 
 def make_franka(device="cpu", num_envs=2, backend="mujoco", **env):
-    cfg = copy.deepcopy(BASE_CFG)
-    cfg["env"].update(numEnvs=num_envs, **env)
-    cfg["sim"]["backend"] = backend
-    return tasks.make("FrankaCabinet", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    return make_shipped_task("FrankaCabinet", device, num_envs, backend, **env)
 
 
 def dh_flange(q: np.ndarray) -> np.ndarray:

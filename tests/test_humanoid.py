@@ -1,27 +1,20 @@
 """The Humanoid task (IsaacGymEnvs' Humanoid on MuJoCo): observation layout, reward terms on known inputs, the env."""
 
-import copy
 import re
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import run_train, step_graph_without_host_sync
-from omegaconf import OmegaConf
+from conftest import make_shipped_task, run_train, step_graph_without_host_sync
 
-from isaac_rl import CFG_ROOT, tasks
 from isaac_rl.tasks.humanoid import NUM_DOFS, energy_cost, joints_at_limit_cost
 from isaac_rl.utils.run_dirs import newest_run_dir
 
-BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "Humanoid.yaml"))
 GEARS = [67.5, 67.5, 67.5, 45, 45, 135, 90, 22.5, 22.5, 45, 45, 135, 90, 22.5, 22.5, 67.5, 67.5, 45, 67.5, 67.5, 45]
 
 
 def make_humanoid(num_envs=4, backend="mujoco", device="cpu", **env):
-    cfg = copy.deepcopy(BASE_CFG)
-    cfg["env"].update(numEnvs=num_envs, **env)
-    cfg["sim"]["backend"] = backend
-    return tasks.make("Humanoid", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    return make_shipped_task("Humanoid", device, num_envs, backend, **env)
 
 
 def test_gear_weighted_energy_and_graded_joint_limit_costs():

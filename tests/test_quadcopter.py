@@ -1,28 +1,21 @@
 """Quadcopter: rotor forces through xfrc_applied on MuJoCo, and the reward, observation and success math."""
 
-import copy
 import math
 
 import pytest
 import torch
-from conftest import step_graph_without_host_sync
-from omegaconf import OmegaConf
+from conftest import make_shipped_task, step_graph_without_host_sync
 
-from isaac_rl import CFG_ROOT, tasks
 from isaac_rl.tasks.quadcopter import compute_quadcopter_observations, compute_quadcopter_reward, rotor_wrenches
 from isaac_rl.utils.torch_math import quat_from_angle_axis
 
-BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "Quadcopter.yaml"))
 TARGET = torch.tensor([[0.0, 0.0, 1.0]])
 UPRIGHT = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
 GRAVITY = 9.81
 
 
 def make_quadcopter(device="cpu", num_envs=2, backend="mujoco", **env):
-    cfg = copy.deepcopy(BASE_CFG)
-    cfg["env"].update(numEnvs=num_envs, **env)
-    cfg["sim"]["backend"] = backend
-    return tasks.make("Quadcopter", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    return make_shipped_task("Quadcopter", device, num_envs, backend, **env)
 
 
 def hover_action(env) -> float:

@@ -10,7 +10,12 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT, run_train, step_graph_without_host_sync
+from conftest import (
+    REPO_ROOT,
+    make_shipped_task,
+    run_train,
+    step_graph_without_host_sync,
+)
 from omegaconf import OmegaConf
 
 from isaac_rl import CFG_ROOT, tasks
@@ -28,10 +33,7 @@ AGREEMENT_TOLERANCE = 2e-3
 
 
 def make_hand(device="cpu", num_envs=4, backend="mujoco", **env):
-    cfg = copy.deepcopy(BASE_CFG)
-    cfg["env"].update(numEnvs=num_envs, **env)
-    cfg["sim"]["backend"] = backend
-    return tasks.make("ShadowHand", cfg=cfg, rl_device=device, sim_device=device, graphics_device_id=0, headless=True)
+    return make_shipped_task("ShadowHand", device, num_envs, backend, **env)
 
 
 # -- math on known inputs -------------------------------------------------------
