@@ -7,6 +7,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 # before the script: it then leaves MUJOCO_GL (read when mujoco is first imported) as this session has it
 import mujoco  # noqa: F401
@@ -245,23 +246,27 @@ def test_cli_reports_a_missing_checkpoint(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def run_with_random_policy(script: Path, tmp_path: Path, num_obs: int, num_actions: int, *args: str):
+    """`script` playing a TorchScript policy of that shape (any weights: the scripts' job is rows, frames and camera)
+    into 48 x 40 frames; returns its output and the sheet it wrote."""
+    policy = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(num_obs, num_actions), torch.nn.Tanh()))
+    policy.save(str(tmp_path / "policy.pt"))
+    out = tmp_path / "strip.png"
+    result = subprocess.run(
+        [sys.executable, str(script), "--policy", str(tmp_path / "policy.pt"), *args, "--width", "48", "--height", "40", "--out", str(out)],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result, read_png(out.read_bytes())
+
+
 # -- scripts/render_terrain_filmstrip.py ---------------------------------------------------------
 TERRAIN_SCRIPT = REPO_ROOT / "scripts" / "render_terrain_filmstrip.py"
 
 
 def test_terrain_filmstrip_draws_one_row_per_tile(rendered, tmp_path):
-    # any policy of the right shape: the script's job is the rows, the tiles and the camera
-    policy = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(188, 12), torch.nn.Tanh()))
-    policy.save(str(tmp_path / "policy.pt"))
-    out = tmp_path / "strip.png"
-    result = subprocess.run(
-        [sys.executable, str(TERRAIN_SCRIPT), "--policy", str(tmp_path / "policy.pt"), "--tiles", "smooth_slope:0,stairs_up:2",
-         "--frames", "2", "--seconds", "0.1", "--width", "48", "--height", "40", "--out", str(out)],
-        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    result, sheet = run_with_random_policy(TERRAIN_SCRIPT, tmp_path, 188, 12, "--tiles", "smooth_slope:0,stairs_up:2", "--frames", "2", "--seconds", "0.1")
     assert "rows smooth_slope row 0, stairs_up row 2" in result.stdout
-    sheet = read_png(out.read_bytes())
     gap = filmstrip.GAP
     assert sheet.shape == (2 * 40 + gap, 2 * 48 + gap, 3)
     assert not np.array_equal(sheet[:40, :48], sheet[40 + gap :, :48])  # two different tiles
@@ -285,17 +290,8 @@ HAND_SCRIPT = REPO_ROOT / "scripts" / "render_hand_filmstrip.py"
 
 @pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None, reason='needs pip install -e ".[hands]"')
 def test_hand_filmstrip_draws_one_row_per_env_from_an_exported_policy(rendered, tmp_path):
-    # any policy of the shipped observation type's shape (full_state: 211 -> 20 joint targets)
-    policy = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(211, 20), torch.nn.Tanh()))
-    policy.save(str(tmp_path / "policy.pt"))
-    out = tmp_path / "strip.png"
-    result = subprocess.run(
-        [sys.executable, str(HAND_SCRIPT), "--policy", str(tmp_path / "policy.pt"), "--rows", "2", "--frames", "2",
-         "--seconds", "0.2", "--width", "48", "--height", "40", "--out", str(out)],
-        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    sheet = read_png(out.read_bytes())
+    # the shipped observation type's shape (full_state: 211 -> 20 joint targets)
+    _, sheet = run_with_random_policy(HAND_SCRIPT, tmp_path, 211, 20, "--rows", "2", "--frames", "2", "--seconds", "0.2")
     gap = filmstrip.GAP
     assert sheet.shape == (2 * 40 + gap, 2 * 48 + gap, 3)
     # the two envs' cubes start in different random orientations
@@ -320,18 +316,9 @@ def test_hand_filmstrip_camera_keeps_a_fixed_lookat_and_follows_a_free_root():
 
 
 def test_hand_filmstrip_takes_another_task(rendered, tmp_path):
-    # any policy of Humanoid's shape (108 observations -> 21 torques): the option's job is the task and the camera
-    policy = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(108, 21), torch.nn.Tanh()))
-    policy.save(str(tmp_path / "policy.pt"))
-    out = tmp_path / "strip.png"
-    result = subprocess.run(
-        [sys.executable, str(HAND_SCRIPT), "--task", "Humanoid", "--policy", str(tmp_path / "policy.pt"), "--rows", "1",
-         "--frames", "2", "--seconds", "0.5", "--width", "48", "--height", "40", "--out", str(out)],
-        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    # Humanoid's shape (108 observations -> 21 torques): the option's job is the task and the camera
+    result, sheet = run_with_random_policy(HAND_SCRIPT, tmp_path, 108, 21, "--task", "Humanoid", "--rows", "1", "--frames", "2", "--seconds", "0.5")
     assert "1 env(s)" in result.stdout
-    sheet = read_png(out.read_bytes())
     gap = filmstrip.GAP
     assert sheet.shape == (40, 2 * 48 + gap, 3)
     assert not np.array_equal(sheet[:, :48], sheet[:, 48 + gap :])  # the body moved between the frames
