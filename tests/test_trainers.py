@@ -218,3 +218,66 @@ def test_the_adapters_step_without_a_host_sync(trainer):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert set(env.episode_stats.flush()) == {"lin_vel_error", "ang_vel_error"}
+
+
+def torchrun_environment(monkeypatch, world_size: int) -> None:
+    """This process's environment as torchrun gives it to rank 0 of `world_size` (nothing listens at the address)."""
+    for name, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": str(world_size), "LOCAL_WORLD_SIZE": str(world_size),
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29999"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal without CUDA")
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_multi_gpu_without_cuda_fails_in_one_line_before_the_library_opens_a_group(trainer, tmp_path, monkeypatch):
+    """skrl opens its NCCL group when imported: were it imported before the check, rank 0 of 2 would wait for
+    rank 1 at the rendezvous (or fail inside NCCL) instead of saying what is wrong."""
+    torchrun_environment(monkeypatch, world_size=2)
+    result = run_train(*TINY, f"trainer={trainer}", "multi_gpu=True", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.splitlines()[0] == f"error: trainer={trainer} multi_gpu=True needs CUDA: {trainer}'s multi-GPU training is NCCL only"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_torchrun_without_multi_gpu_fails_in_one_line(tmp_path, monkeypatch):
+    torchrun_environment(monkeypatch, world_size=2)
+    result = run_train(*TINY, "trainer=skrl", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.splitlines()[0].startswith("error: trainer=skrl under torchrun (WORLD_SIZE=2) needs multi_gpu=True: torchrun --nproc_per_node=")
+
+
+def test_skrl_seeds_each_rank_as_isaac_rl_does(monkeypatch):
+    """isaac_rl hands the adapter `seed + RANK` already and skrl's Runner adds the rank again in distributed runs:
+    the adapter takes it off, so that rank 1 of a run with seed=7 draws from seed 8, not 9."""
+    from skrl import config
+    from skrl.utils import set_seed
+
+    from isaac_rl.trainers import skrl
+
+    assert skrl._skrl_seed(8) == 8 and skrl._world_size() == 1  # WORLD_SIZE unset: one process
+    monkeypatch.setattr(config.torch, "_is_distributed", True)
+    monkeypatch.setattr(config.torch, "_rank", 1)
+    monkeypatch.setattr(config.torch, "_world_size", 2)
+    assert skrl._world_size() == 2
+    set_seed(skrl._skrl_seed(8))  # what skrl's Runner does with the config's seed
+    assert torch.initial_seed() == 8
+
+
+def test_a_skrl_rank_other_than_0_trains_writes_nothing_and_stops_when_told(tmp_path, monkeypatch, capsys):
+    """A rank other than 0 trains without a run directory: no epoch line, no file, and a stop agreed after an
+    epoch saves nothing there (rank 0 saves)."""
+    from isaac_rl.rlgames.interrupt import StopRequest, TrainingInterrupted
+    from isaac_rl.trainers import common, skrl
+
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config([*TINY, "trainer=skrl", "sim_device=cpu", "rl_device=cpu"])
+    agent_cfg = common.load_trainer_config("skrl", "Cartpole")
+    result = skrl.train(common.build_task(cfg), agent_cfg, run_dir=None, checkpoint=None, max_iterations=2, keep_checkpoints=5, seed=1)
+    assert result.epoch == 2 and result.last_checkpoint is None
+    assert "epoch " not in capsys.readouterr().out
+    stop = StopRequest()
+    stop.signum = 15  # as SIGTERM's handler leaves it
+    with pytest.raises(TrainingInterrupted) as stopped:
+        skrl.train(common.build_task(cfg), agent_cfg, run_dir=None, checkpoint=None, max_iterations=3, keep_checkpoints=5, seed=1, stop=stop)
+    assert stopped.value.epoch == 1 and stopped.value.checkpoint is None
+    assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,7 @@ the last `keep_checkpoints` kept) and `summaries/` (the library's tensorboard).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -16,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from isaac_rl import CFG_ROOT
+from isaac_rl.rlgames.distributed import TORCHRUN_HINT
 from isaac_rl.utils import run_dirs
 from isaac_rl.utils.run_summary import RunResult
 
@@ -145,15 +147,30 @@ def build_task(cfg: DictConfig, device: str | None = None):
     )
 
 
-def _library(trainer: str):
+def _adapter(trainer: str):
+    """isaac_rl's adapter module for `trainer`; the library itself is not imported yet (`require()` does)."""
     if trainer == "rsl_rl":
-        from isaac_rl.trainers import rsl_rl as library
+        from isaac_rl.trainers import rsl_rl as adapter
     elif trainer == "skrl":
-        from isaac_rl.trainers import skrl as library
+        from isaac_rl.trainers import skrl as adapter
     else:
         raise ValueError(f"trainer={trainer}: expected one of rl_games, {', '.join(LIBRARY_TRAINERS)}")
-    library.require()
-    return library
+    return adapter
+
+
+def _library(trainer: str):
+    """The adapter for `trainer`, its library imported (or a ValueError saying how to install it)."""
+    adapter = _adapter(trainer)
+    adapter.require()
+    return adapter
+
+
+def check_torchrun_without_multi_gpu(trainer: str, multi_gpu: bool) -> None:
+    """rsl_rl and skrl go distributed whenever torchrun's WORLD_SIZE > 1, whatever `multi_gpu` says; without it
+    isaac_rl would put every rank on one device and let each write a run of its own."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not multi_gpu:
+        raise ValueError(f"trainer={trainer} under torchrun (WORLD_SIZE={world_size}) needs multi_gpu=True: {TORCHRUN_HINT} trainer={trainer}")
 
 
 def load_policy(cfg: DictConfig, task) -> torch.nn.Module:
@@ -221,14 +238,18 @@ def run(cfg: DictConfig, resumed: Path | None) -> tuple[RunResult | None, Path |
     for key in ("capture_video", "wandb_activate"):
         if cfg[key]:
             raise ValueError(f"{key}=True works with trainer=rl_games; trainer={cfg.trainer} does not support it yet")
-    library = _library(cfg.trainer)
+    library = _adapter(cfg.trainer)
     agent_cfg = load_trainer_config(cfg.trainer, cfg.task_name)
 
+    # before the library is imported: skrl opens its NCCL group when imported, from torchrun's environment,
+    # so CUDA is checked and this rank's GPU made current first (rsl_rl opens its group in its runner)
+    check_torchrun_without_multi_gpu(cfg.trainer, cfg.multi_gpu)
     rank = distributed.current_rank(cfg.multi_gpu)
     if cfg.multi_gpu:
         library.check_multi_gpu()
         cfg.sim_device = cfg.rl_device = rank.device
         distributed.bind(rank)
+    library.require()
     note = apply_cpu_num_envs(cfg, torch.cuda.is_available())
     if note:
         print(note)

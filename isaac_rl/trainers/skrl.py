@@ -11,8 +11,19 @@ value to the host.
 
 An epoch is one PPO update: `agent.rollouts` steps of every env. The
 config's `trainer.timesteps` counts steps per env, so `max_iterations=N`
-means `N x rollouts` of them. Multi-GPU: not wired here (skrl reads torchrun's
-environment when it is imported); use trainer=rsl_rl or rl_games.
+means `N x rollouts` of them.
+
+Multi-GPU: skrl's own (`torchrun --nproc_per_node=N scripts/train.py
+trainer=skrl multi_gpu=True`, CUDA only). skrl reads torchrun's environment
+when `skrl` is first imported and opens the NCCL process group there, once;
+isaac_rl therefore imports it only after this rank's GPU is made current
+(common.run). Its PPO broadcasts rank 0's initial parameters, averages the
+gradients (and the KL of its adaptive learning rate) and offsets the seed by
+the rank; each rank keeps its own observation and value scalers (skrl does not
+share their statistics), rank 0's are the ones saved. skrl writes summaries on
+rank 0 only; here rank 0 alone also prints the epoch line (frames of every
+rank) and writes the checkpoints, and every rank agrees on a stop signal after
+each epoch.
 """
 
 from __future__ import annotations
@@ -46,7 +57,24 @@ def require() -> None:
 
 
 def check_multi_gpu() -> None:
-    raise ValueError("trainer=skrl multi_gpu=True is not supported here; multi-GPU training: trainer=rsl_rl or trainer=rl_games")
+    """Before skrl is imported: its import opens an NCCL process group, which needs CUDA."""
+    if not torch.cuda.is_available():
+        raise ValueError("trainer=skrl multi_gpu=True needs CUDA: skrl's multi-GPU training is NCCL only")
+
+
+def _world_size() -> int:
+    """The processes training together: skrl's view of torchrun's WORLD_SIZE, read when skrl was imported."""
+    from skrl import config
+
+    return config.torch.world_size if config.torch.is_distributed else 1
+
+
+def _skrl_seed(seed: int) -> int:
+    """The seed to hand skrl's Runner for this rank to be seeded with `seed`: skrl adds the rank itself in
+    distributed runs, and `seed` is already the rank's (utils/seeding.py)."""
+    from skrl import config
+
+    return seed - config.torch.rank if config.torch.is_distributed else seed
 
 
 def _wrapper(task):
@@ -106,12 +134,13 @@ def _ppo_class():
         last_checkpoint: Path | None = None
         stop: StopRequest | None = None
         verbose: bool = False
+        world_size: int = 1  # processes training together (torchrun), each with task.num_envs envs
         _epoch_line: EpochLine
 
         def init(self, *, trainer_cfg=None) -> None:
             super().init(trainer_cfg=trainer_cfg)
             skrl_checkpoints = Path(self.experiment_dir) / "checkpoints"
-            if skrl_checkpoints.is_dir() and not any(skrl_checkpoints.iterdir()):
+            if self.checkpoint_interval > 0 and skrl_checkpoints.is_dir() and not any(skrl_checkpoints.iterdir()):
                 skrl_checkpoints.rmdir()  # skrl's own folder: ours are in nn/
             self._start = self._last = time.perf_counter()
             self._saved_epoch: int | None = None
@@ -121,7 +150,7 @@ def _ppo_class():
 
         def write_checkpoint(self, *, timestep: int, timesteps: int) -> None:
             epoch = self.epoch(timestep)
-            if epoch == self._saved_epoch:
+            if self.run_dir is None or epoch == self._saved_epoch:  # ranks other than 0 write nothing
                 return
             state = {name: self._get_internal_value(module) for name, module in self.checkpoint_modules.items()}
             state.update(epoch=epoch, env_state=self.task.get_env_state(), best_reward=self.best_reward)
@@ -131,12 +160,16 @@ def _ppo_class():
         def post_interaction(self, *, timestep: int, timesteps: int) -> None:
             super().post_interaction(timestep=timestep, timesteps=timesteps)
             if self._rollout % self.cfg.rollouts == 0:  # an epoch's update (and its line, its periodic save) is done
+                if self.write_interval == 0:  # ranks other than 0: skrl tracks here too but never writes nor clears
+                    self.tracking_data.clear()
+                    self.episode_stats.flush()
 
                 def save() -> Path | None:
                     self.write_checkpoint(timestep=timestep + 1, timesteps=timesteps)
                     return self.last_checkpoint
 
-                stop_after_epoch(self.stop, False, self.device, self.epoch(timestep + 1), save)
+                # every rank gets here once per epoch: the agreement is one all-reduce, on every rank together
+                stop_after_epoch(self.stop, self.world_size > 1, self.device, self.epoch(timestep + 1), save)
 
         def write_tracking_data(self, *, timestep: int, timesteps: int) -> None:
             now = time.perf_counter()
@@ -148,7 +181,8 @@ def _ppo_class():
             reward = float(rewards[-1]) if rewards else None
             if reward is not None and (self.best_reward is None or reward > self.best_reward):
                 self.best_reward = reward
-            epoch_frames = self.cfg.rollouts * self.task.num_envs
+            # skrl calls this on rank 0 only (write_interval 0 elsewhere); the frames are every rank's
+            epoch_frames = self.cfg.rollouts * self.task.num_envs * self.world_size
             epoch = self.epoch(timestep)
             print(self._epoch_line.format(
                 epoch, now - self._start, now - self._last, epoch * epoch_frames, epoch_frames,
@@ -223,7 +257,7 @@ def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str
     if done >= total:
         print(f"nothing to train: the checkpoint is at epoch {done} of {total}")
         return RunResult(epoch=done, best_reward=state.get("best_reward"), last_checkpoint=Path(checkpoint))
-    runner = _runner(env, _prepared_config(agent_cfg, seed, (total - done) * rollouts, run_dir))
+    runner = _runner(env, _prepared_config(agent_cfg, _skrl_seed(seed), (total - done) * rollouts, run_dir))
     agent = runner.agent
     if state is not None:
         _load_agent(agent, state, checkpoint)
@@ -232,7 +266,7 @@ def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str
         agent.best_reward = state.get("best_reward")
     agent.run_dir, agent.task, agent.episode_stats = run_dir, task, env.episode_stats
     agent.keep_checkpoints, agent.epoch_offset, agent.max_epochs = keep_checkpoints, done, total
-    agent._epoch_line, agent.stop, agent.verbose = EpochLine(total), stop, verbose
+    agent._epoch_line, agent.stop, agent.verbose, agent.world_size = EpochLine(total), stop, verbose, _world_size()
     runner.run("train")
     if run_dir is not None:
         agent.write_checkpoint(timestep=(total - done) * rollouts, timesteps=(total - done) * rollouts)
