@@ -8,10 +8,11 @@ For each task and cache state, two fresh processes:
 - a probe (this script, --probe) builds the task as scripts/train.py does and
   times each phase: import torch, import the rl_games launcher, import the
   task, build model and sim (MuJoCo Warp's kernels, loaded or compiled, are
-  part of it and also shown alone), reset, the first two steps (eager
-  warm-ups; with `sim.compile_step` the second pays for torch.compile), the
-  third (CUDA graph capture) and the steady step; with torch.compile's
-  counters (graphs, recompiles, FX graph cache hits and misses);
+  part of it and also shown alone), reset, the first two steps (warm-ups
+  outside the CUDA graph; with `sim.compile_step` the first pays for
+  torch.compile), the third (CUDA graph capture; without compile_step the
+  second captures) and the steady step; with torch.compile's counters
+  (graphs, recompiles, FX graph cache hits and misses);
 - `scripts/train.py task=X max_iterations=1`: seconds from the command to
   its first epoch line, the real command path.
 cold: every cache (Warp, Inductor, Triton) in a new empty directory per
@@ -61,8 +62,8 @@ COLUMNS = [
     ("build_s", "model+sim build"),
     ("warp_kernels_s", "Warp kernels"),
     ("reset_s", "reset"),
-    ("step1_s", "step 1"),
-    ("step2_s", "step 2 (compile)"),
+    ("step1_s", "step 1 (compile)"),
+    ("step2_s", "step 2"),
     ("step3_s", "step 3 (capture)"),
     ("steady_step_ms", "steady step ms"),
     ("compiled_graphs", "graphs"),
@@ -129,13 +130,13 @@ def probe(task: str, overrides: list[str]) -> dict:
 
 def _compile_counters() -> dict:
     """torch.compile's own counts in this process: graphs compiled, recompilations, FX graph cache results."""
-    from torch._dynamo.utils import counters
+    from torch._dynamo.utils import counters, get_compilation_metrics
 
     stats, inductor = counters["stats"], counters["inductor"]
     return {
         "compiled_graphs": int(stats.get("unique_graphs", 0)),
-        # every frame compiled beyond the first of each code object is a recompilation
-        "recompiles": int(sum(counters["recompiles"].values())) if "recompiles" in counters else 0,
+        # dynamo keeps no recompile counter; each compilation's metrics say why it recompiled, if it did
+        "recompiles": sum(1 for metrics in get_compilation_metrics() if metrics.recompile_reason),
         "graph_breaks": int(sum(counters["graph_break"].values())),
         "fx_cache": f"{inductor.get('fxgraph_cache_hit', 0)}/{inductor.get('fxgraph_cache_miss', 0)}/{inductor.get('fxgraph_cache_bypass', 0)}",
         "autograd_cache": f"{counters['aot_autograd'].get('autograd_cache_hit', 0)}/{counters['aot_autograd'].get('autograd_cache_miss', 0)}",
@@ -204,8 +205,8 @@ def compile_pays(task: str, compiled: dict, root: Path, overrides: list[str], ti
     `compiled` is a warm probe's row with the step compiled; the uncompiled probe runs here, in the same warm cache.
     """
     eager = run_probe(task, root, [*overrides, "task.sim.compile_step=False"], timeout)
-    # the compiled run's 2nd and 3rd steps compile and capture; the uncompiled run's only capture
-    cost = (compiled["step2_s"] + compiled["step3_s"]) - (eager["step2_s"] + eager["step3_s"])
+    # the compiled run's first three steps compile, warm up and capture; the uncompiled run's warm up, capture, replay
+    cost = sum(compiled[f"step{k}_s"] - eager[f"step{k}_s"] for k in (1, 2, 3))
     saved_ms = eager["steady_step_ms"] - compiled["steady_step_ms"]
     run_steps = compiled["horizon_length"] * compiled["max_epochs"]
     break_even = cost * 1000 / saved_ms if saved_ms > 0 else float("inf")

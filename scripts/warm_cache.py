@@ -25,7 +25,7 @@ from isaac_rl.tasks import TASK_MAP
 from isaac_rl.utils.compile_cache import ARTIFACTS_FILE, cache_root, load_compile_artifacts, save_compile_artifacts, use_cache_dir
 
 SHIPPED_TASKS = tuple(TASK_MAP)
-# two eager warm-up steps (the second settles a recompilation), then the capture: what VecTask does with compile_step
+# two eager warm-up steps (the step compiles at the first), then the capture: what VecTask does with compile_step
 STEPS = 3
 
 

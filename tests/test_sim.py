@@ -85,6 +85,29 @@ def test_nan_physics_is_reported(backend, device):
         sim.check_health()
 
 
+def test_warp_kinematics_op_reads_and_writes_the_tensors_it_is_given():
+    """The body-pose refresh after a reset is the custom op `isaac_rl::mujoco_warp_kinematics`, so a compiled step
+    traces it whole. A compiled graph may hand it qpos's new value in a buffer of its own (the array itself is written
+    at the graph's end) and scratch buffers to write: the kinematics must read and write those, not the backend's."""
+    sim = Simulation(BOXES, num_envs=2, device="cpu", backend="warp", refresh_body_states=True)
+    backend = sim.backend
+    qpos, body_pos = sim.qpos.clone(), sim.body_pos.clone()
+    reads = [t.clone() for t in backend._kinematics_reads]  # qpos first
+    reads[0][:, 2] += 1.0  # the box 1 m higher, in the given buffer alone
+    # as torch.compile's scratch buffers: copies (the world body's pose is never written), xpos (first) unknown
+    writes = [t.clone() for t in backend._kinematics_writes]
+    writes[0][:, 1:] = float("nan")
+    torch.ops.isaac_rl.mujoco_warp_kinematics(backend._op_handle, reads, writes)
+    torch.testing.assert_close(writes[0][:, 1], body_pos[:, 1] + torch.tensor([0.0, 0.0, 1.0]))  # box
+    torch.testing.assert_close(writes[0][:, 2], body_pos[:, 2])  # arm: on its own fixed base
+    torch.testing.assert_close(sim.qpos, qpos, atol=0, rtol=0)
+    torch.testing.assert_close(sim.body_pos, body_pos, atol=0, rtol=0)
+    # the backend's own arrays are bound again: a reset refreshes them
+    qpos[:, 2] += 2.0
+    sim.reset_envs(torch.ones(2, dtype=torch.bool), qpos, torch.zeros_like(sim.qvel))
+    torch.testing.assert_close(sim.body_pos[:, 1], body_pos[:, 1] + torch.tensor([0.0, 0.0, 2.0]))
+
+
 def test_model_capacity_is_estimated_from_colliding_pairs():
     sim = Simulation(BOXES, num_envs=1, backend="mujoco")
     # box-floor is the one colliding pair (the arm is non-colliding): 4 contacts,

@@ -262,6 +262,41 @@ def _make_on_warps_cpu_device(task: str, num_envs: int = 4) -> VecTask:
     )
 
 
+STEPS_AFTER_THE_FIRST = 4
+
+
+@pytest.mark.parametrize("task", [t for t in SHIPPED_TASKS if t != "GymEnv"])  # GymEnv steps gymnasium: nothing to compile
+def test_the_compiled_step_is_two_graphs_from_its_first_call(task):
+    """`sim.compile_step` compiles exactly two frames, the step's two halves, each one whole graph, at the first step,
+    and nothing after: no graph break (pieces run eagerly inside the CUDA graph, more graphs to compile and look up
+    at start-up) and no recompilation (the second warm-up step, or worse the capture, compiling again; docs/startup.md).
+
+    What the step reads must exist before it: index plans (`build_index_plans`), `extras`' keys, Warp array views.
+    Compiled with backend="aot_eager": dynamo and AOTAutograd as Inductor runs them, without generating code.
+    Dynamo alone ("eager") is not enough: its outputs are the very tensors the step stored, AOTAutograd's are
+    new aliases as Inductor's are, and a guard on such an identity (`extras` re-set each step) fails only there.
+    """
+    if task == "ShadowHand" and importlib.util.find_spec("gymnasium_robotics") is None:
+        pytest.skip('needs pip install -e ".[hands]"')
+    torch.manual_seed(0)
+    torch._dynamo.reset()
+    env = _make_on_warps_cpu_device(task, num_envs=2)
+    env._compile_step_halves(backend="aot_eager")
+    actions = _random_actions(env, 1 + STEPS_AFTER_THE_FIRST)
+    counters = torch._dynamo.utils.counters
+    counters.clear()
+    env.reset()
+    env.step(actions[0])
+    assert counters["frames"]["ok"] == 2, f"{task}: the first step compiled {counters['frames']['ok']} frames, not 2 (one per half)"
+    with torch._dynamo.config.patch(error_on_recompile=True):  # a recompilation fails here, with its guard
+        for k in range(1, 1 + STEPS_AFTER_THE_FIRST):
+            env.reset_buf[::2] = 1  # resets run in the compiled half
+            env.step(actions[k])
+    assert counters["frames"]["ok"] == 2, f"{task}: steps 2-{1 + STEPS_AFTER_THE_FIRST} compiled frames again"
+    assert counters["stats"]["unique_graphs"] == 2, f"{task}: {counters['stats']['unique_graphs']} graphs"
+    assert not counters["graph_break"], f"{task}: graph breaks {dict(counters['graph_break'])}"
+
+
 @pytest.mark.parametrize("task", [t for t in SHIPPED_TASKS if t != "GymEnv"])  # GymEnv steps gymnasium: nothing to compile
 def test_the_task_math_traces_into_one_graph(task):
     """With `sim.compile_step`, dynamo must trace the task's torch math whole: a graph break runs the rest of the
@@ -272,10 +307,10 @@ def test_the_task_math_traces_into_one_graph(task):
     env = _make_on_warps_cpu_device(task)
     env.reset()
     actions = torch.zeros((env.num_envs, env.num_actions))
-    env.step(actions)  # lazy index plans are built
     torch._dynamo.reset()
+    # no step first: the index plans exist once the task is built (`build_index_plans`)
     methods = [("pre_physics_step", (actions,)), ("update_state", ()), ("compute_observations", ()), ("compute_reward", ())]
-    if task != "HumanoidAMP":  # its reset runs MuJoCo Warp's kinematics, which dynamo cannot trace (docs/startup.md)
-        methods.append(("reset_idx", (torch.arange(env.num_envs) % 2 == 0,)))
+    # HumanoidAMP's reset runs MuJoCo Warp's kinematics: a custom op, traced as one node
+    methods.append(("reset_idx", (torch.arange(env.num_envs) % 2 == 0,)))
     for method, args in methods:
         torch.compile(getattr(env, method), backend="eager", fullgraph=True)(*args)

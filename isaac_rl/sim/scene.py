@@ -2,7 +2,10 @@
 
 Parts are picked by name or whole-match regex (`'.*_foot'`), resolved once on
 the host and cached as index tensors, so reads and writes in the step loop
-are plain torch indexing: no host synchronisation on either backend.
+are plain torch indexing: no host synchronisation on either backend. A task
+resolves the names its step uses before the first step (VecTask's
+`build_index_plans`): resolving is host work (regexes, numpy, branches on
+the layout) that torch.compile cannot trace into the step's graph.
 
 Reads return a view of the backend's arrays (zero-copy on MuJoCo Warp) when
 the picked columns are contiguous, and a gathered copy otherwise: call them

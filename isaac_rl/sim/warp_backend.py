@@ -4,12 +4,19 @@ On CUDA the substeps of one env step are captured once in a CUDA graph and
 replayed on torch's current stream, so torch and Warp work stay ordered
 without host synchronisation. On Warp's CPU device (used by CI to exercise
 this code path without a GPU) the kernels are launched directly.
+
+The one Warp launch inside a task's torch step (the kinematics that refresh
+body poses after a reset, `refresh_body_states`) is a torch custom op that
+declares the arrays it reads and writes, so torch.compile keeps the step's
+half in one graph around it (docs/startup.md).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -47,6 +54,13 @@ CAPACITY_OVERFLOW_BITS = int(
 # Per-world inputs that a reset clears, beside qpos/qvel which it sets.
 CLEARED_ON_RESET = ("ctrl", "act", "qacc_warmstart", "qfrc_applied", "xfrc_applied")
 
+# What mjw.kinematics reads (Data, then the Model's float arrays: events may write those per env) and writes.
+KINEMATICS_DATA_READS = ("qpos", "mocap_pos", "mocap_quat")
+KINEMATICS_MODEL_READS = (
+    "qpos0", "body_pos", "body_quat", "jnt_pos", "jnt_axis", "body_ipos", "body_iquat", "geom_pos", "geom_quat", "site_pos", "site_quat",
+)  # fmt: skip
+KINEMATICS_WRITES = ("xpos", "xquat", "xanchor", "xaxis", "xmat", "xipos", "ximat", "geom_xpos", "geom_xmat", "site_xpos", "site_xmat")
+
 
 class WarpBackend:
     def __init__(
@@ -70,10 +84,14 @@ class WarpBackend:
             self.m.opt.run_rne_postconstraint = bool(contact_forces)
             self.m.opt.warn_overflow = 0  # we raise instead of printing
             self.d = mjw.make_data(model, nworld=num_envs, nconmax=capacity.nconmax, njmax=capacity.njmax)
-        self.tensors = {name: wp.to_torch(getattr(self.d, name)) for name in STATE_FIELDS}
-        self._cleared_on_reset = [wp.to_torch(getattr(self.d, name)) for name in CLEARED_ON_RESET]
-        self.overflow = wp.to_torch(self.d.overflow)
-        self._fields: dict[str, torch.Tensor] = {}
+        # zero-copy torch views of every Data array, made now: one made inside a compiled step would break its graph
+        self._fields = {name: wp.to_torch(array) for name, array in vars(self.d).items() if isinstance(array, wp.array)}
+        self.tensors = {name: self._fields[name] for name in STATE_FIELDS}
+        self._cleared_on_reset = [self._fields[name] for name in CLEARED_ON_RESET]
+        self.overflow = self._fields["overflow"]
+        self._kinematics_writes = [self._fields[name] for name in KINEMATICS_WRITES]
+        self._bind_kinematics_reads()
+        self._op_handle = _register(self)
         self._graph = None
         self._compile()
 
@@ -128,7 +146,7 @@ class WarpBackend:
         stay valid and cost nothing per step.
         """
         if name not in self._fields:
-            self._fields[name] = wp.to_torch(getattr(self.d, name))
+            raise KeyError(f"MuJoCo Warp's Data has no array {name!r}")
         return self._fields[name]
 
     def model_field(self, name: str) -> torch.Tensor:
@@ -145,6 +163,7 @@ class WarpBackend:
                 with wp.ScopedDevice(self.wp_device), wp.ScopedCapture() as capture:
                     self._substep_kernels()
                 self._graph = capture.graph
+            self._bind_kinematics_reads()
         field = wp.to_torch(getattr(owner, name))
         return field.view(self.d.nworld, -1) if name == "gravity" else field
 
@@ -167,11 +186,40 @@ class WarpBackend:
         if self.refresh_body_states:
             self._refresh_body_states()
 
-    @torch.compiler.disable
     def _refresh_body_states(self) -> None:
-        """Warp kernels: torch.compile (VecTask's `sim.compile_step`) must not trace into them."""
-        with self._stream():
-            mjw.kinematics(self.m, self.d)
+        """MuJoCo Warp's kinematics, as the custom op `isaac_rl::mujoco_warp_kinematics` (traced whole by torch.compile)."""
+        torch.ops.isaac_rl.mujoco_warp_kinematics(self._op_handle, self._kinematics_reads, self._kinematics_writes)
+
+    def _bind_kinematics_reads(self) -> None:
+        """Torch views of what the kinematics read; again whenever `model_field` replaces a Model array."""
+        self._kinematics_reads = [self._fields[name] for name in KINEMATICS_DATA_READS]
+        self._kinematics_reads += [wp.to_torch(getattr(self.m, name)) for name in KINEMATICS_MODEL_READS]
+
+    def _kinematics(self, reads: list[torch.Tensor], writes: list[torch.Tensor]) -> None:
+        """mjw.kinematics on the tensors given, which are this backend's arrays unless torch.compile passed others.
+
+        A compiled graph hands the op the current value of an array the graph
+        wrote (qpos after a reset) in a buffer of its own, and writes that
+        buffer back into the array only at the graph's end; it may likewise
+        give the op a scratch buffer to write. Such a tensor is bound in place
+        of the array for this launch, so the kernels read and write exactly
+        what the op was given.
+        """
+        owners = [(self.d, name) for name in KINEMATICS_DATA_READS] + [(self.m, name) for name in KINEMATICS_MODEL_READS]
+        owners += [(self.d, name) for name in KINEMATICS_WRITES]
+        mine = self._kinematics_reads + self._kinematics_writes
+        swapped = []
+        for (owner, name), given, own in zip(owners, reads + writes, mine):
+            if given.numel() and (given.data_ptr() != own.data_ptr() or given.stride() != own.stride()):
+                array = getattr(owner, name)
+                swapped.append((owner, name, array))
+                setattr(owner, name, wp.from_torch(given, dtype=array.dtype))
+        try:
+            with self._stream():
+                mjw.kinematics(self.m, self.d)
+        finally:
+            for owner, name, array in swapped:
+                setattr(owner, name, array)
 
     @contextmanager
     def torch_graph_capture(self, graph: torch.cuda.CUDAGraph, stream: torch.cuda.Stream) -> Iterator[None]:
@@ -195,3 +243,27 @@ class WarpBackend:
         this backend runs at build time alone, so they are sticky as they are.
         """
         return self.overflow & CAPACITY_OVERFLOW_BITS
+
+
+# -- MuJoCo Warp's kinematics as a torch custom op ------------------------------------
+# The op receives a backend by its number here: an int is a constant to torch.compile, a Python object would
+# not be. Weak references: a task that is dropped frees its MuJoCo Warp arrays.
+_BACKENDS: weakref.WeakValueDictionary[int, WarpBackend] = weakref.WeakValueDictionary()
+_NUMBERS = itertools.count()
+
+
+def _register(backend: WarpBackend) -> int:
+    number = next(_NUMBERS)
+    _BACKENDS[number] = backend
+    return number
+
+
+@torch.library.custom_op("isaac_rl::mujoco_warp_kinematics", mutates_args=("writes",))
+def _kinematics_op(backend: int, reads: list[torch.Tensor], writes: list[torch.Tensor]) -> None:
+    """Body, geom and site poses from qpos (`KINEMATICS_*` name the arrays `reads` and `writes` hold, in order)."""
+    _BACKENDS[backend]._kinematics(reads, writes)
+
+
+@_kinematics_op.register_fake
+def _(backend: int, reads: list[torch.Tensor], writes: list[torch.Tensor]) -> None:
+    return None

@@ -51,6 +51,9 @@ class Anymal(LeggedTask):
     def observation_group(self, learn: dict) -> ObservationGroup:
         return ObservationGroup({**self.proprioception(learn), "actions": ObsTerm(locomotion.last_actions, NUM_DOFS)})
 
+    def build_index_plans(self) -> None:
+        self.sim.scene.body_contact_forces(TERMINATION_BODIES)
+
     def compute_reward(self) -> None:
         super().compute_reward()
         contacts = self.sim.scene.body_contact_forces(TERMINATION_BODIES)

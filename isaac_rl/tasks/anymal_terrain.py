@@ -135,6 +135,11 @@ class AnymalTerrain(LeggedTask):
     def collision_forces(self) -> torch.Tensor:
         return self.sim.scene.body_contact_forces(self.knees)
 
+    def build_index_plans(self) -> None:
+        scene = self.sim.scene
+        for bodies in (self.feet, self.base_body, *((self.knees,) if self.knees else ())):
+            scene.body_contact_forces(bodies)
+
     # -- physics: pushes --------------------------------------------------------
     def events(self) -> dict[str, Event]:
         """Every pushInterval_s (one clock for all envs) the bases get a horizontal velocity in +-pushVelocity m/s."""

@@ -96,6 +96,12 @@ class BallBalance(VecTask):
             raise ValueError(f"the BallBalance task needs a model with free actors 'tray' and 'ball', {needs}; {lacks}")
         return sim
 
+    def build_index_plans(self) -> None:
+        scene = self.sim.scene
+        scene.joint_pos(KNEES)
+        for actor in ("ball", "tray"):
+            scene.actor_root_state(actor)
+
     def pre_physics_step(self, actions: torch.Tensor) -> None:
         step = self.dt * self.action_speed_scale * actions
         self.leg_targets.copy_(torch.clamp(self.leg_targets + step, self.target_lower, self.target_upper))

@@ -171,6 +171,11 @@ class Biped(AnymalTerrain):
             deadband=float(learn["commandDeadband"]), resampling_steps=resampling_steps,
         )  # fmt: skip
 
+    def build_index_plans(self) -> None:
+        super().build_index_plans()
+        self.sim.scene.body_vel(FEET)
+        self.sim.scene.body_contact_forces(TERMINATION_BODIES)
+
     @property
     def feet_velocities(self) -> torch.Tensor:
         return self.sim.scene.body_vel(FEET)

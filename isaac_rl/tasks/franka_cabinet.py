@@ -91,6 +91,13 @@ class FrankaCabinet(VecTask):
             )
         return sim
 
+    def build_index_plans(self) -> None:
+        scene = self.sim.scene
+        for joints in (ARM_JOINTS, DRAWER_JOINT):
+            scene.joint_pos(joints)
+        for bodies in (GRASP, HANDLE, FINGERS, HAND):
+            scene.body_pos(bodies)
+
     def pre_physics_step(self, actions: torch.Tensor) -> None:
         self.actions.copy_(actions)
         targets = self.arm_targets + self.speed_scales * self.dt * self.action_scale * actions

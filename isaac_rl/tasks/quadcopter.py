@@ -78,6 +78,9 @@ class Quadcopter(VecTask):
             )
         return sim
 
+    def build_index_plans(self) -> None:
+        self.sim.scene.actor_root_state("chassis")
+
     def pre_physics_step(self, actions: torch.Tensor) -> None:
         self.thrusts.copy_(0.5 * (actions + 1.0) * self.max_thrust)
         self.sim.scene.xfrc_applied[:, self.rotor_ids] = rotor_wrenches(

@@ -189,6 +189,15 @@ class ShadowHand(VecTask):
             )
         return sim
 
+    def build_index_plans(self) -> None:
+        scene = self.sim.scene
+        scene.body_pos(FINGERTIP_BODIES)  # body_quat's plan too
+        groups = [self.observations] + ([self.states] if self.states is not None else [])
+        if any("fingertip_state" in group.terms for group in groups):
+            scene.body_vel(FINGERTIP_BODIES)  # not otherwise: on MuJoCo C the first call starts copying cvel each step
+        for actor in ("cube", "goal"):
+            scene.actor_root_state(actor)
+
     # -- actions -------------------------------------------------------------
     def pre_physics_step(self, actions: torch.Tensor) -> None:
         self.actions.copy_(actions)

@@ -130,6 +130,7 @@ class VecTask:
         randomization = RandomizationParams.from_cfg(task_cfg.get("randomization_params") or {}) if self.randomize else None
 
         self.sim: Simulation = self.create_sim()
+        self.build_index_plans()
         mark("sim built")
         self.viewer = None if headless else self._open_viewer()
         self.video_recorder: VideoRecorder | None = None
@@ -147,17 +148,22 @@ class VecTask:
         if self.compile_step:
             self._compile_step_halves()
         self._step_graph: torch.cuda.CUDAGraph | None = None
-        # eager steps before capture: lazy initialisation and compilation must not happen while capturing,
-        # and the compiled step's second call settles any recompilation its first call set off
+        # eager steps before capture: lazy initialisation and compilation must not happen while capturing. The
+        # compiled step compiles at its first call only (tests/test_step_capture.py checks it on Warp's CPU
+        # device); a second call before capture is kept as a margin, should a guard change on CUDA alone
         self._warm_up_steps_left = 2 if self.compile_step else 1
 
-    def _compile_step_halves(self) -> None:
+    def _compile_step_halves(self, backend: str = "inductor") -> None:
         """torch.compile the torch work around the physics (`_apply_actions`, `_finish_step`), with static shapes.
 
-        Called for `sim.compile_step`; tests call it on Warp's CPU device too, where no graph is captured.
+        Called for `sim.compile_step`; tests call it on Warp's CPU device too, where no graph is captured
+        (with `backend="aot_eager"` where only tracing matters: graphs, graph breaks, recompilations).
+        Each half must trace into one graph from its first call on: whatever the step reads is built
+        before it (`build_index_plans`, `extras`' keys), so no guard changes between the first step and the
+        second and nothing is compiled again, least of all while the CUDA graph is being captured.
         """
-        self._apply_actions = torch.compile(self._apply_actions, dynamic=False)
-        self._finish_step = torch.compile(self._finish_step, dynamic=False)
+        self._apply_actions = torch.compile(self._apply_actions, dynamic=False, backend=backend)
+        self._finish_step = torch.compile(self._finish_step, dynamic=False, backend=backend)
 
     # -- set-up --------------------------------------------------------------
     def create_sim(self) -> Simulation:
@@ -187,6 +193,15 @@ class VecTask:
             **kwargs,
         )
 
+    def build_index_plans(self) -> None:
+        """Call, with the same names, each `sim.scene` accessor the step calls (`self.sim.scene.body_pos(FEET)`).
+
+        Called once the sim is built. The scene resolves names into index plans
+        on first use (host work: regexes, numpy, branches on the layout); done
+        inside the first compiled step, that breaks the step's graph and makes
+        the second step compile it again (docs/startup.md).
+        """
+
     def check_floating_robot(self, sim: Simulation, model: str, num_dofs: int) -> None:
         """A clear error unless `model` (as `sim` loaded it) has a free root joint and `num_dofs` hinge joints, one actuator each."""
         info = sim.info
@@ -204,10 +219,24 @@ class VecTask:
         self.reset_buf = torch.ones(n, device=dev, dtype=torch.long)
         self.timeout_buf = torch.zeros(n, device=dev, dtype=torch.long)
         self.progress_buf = torch.zeros(n, device=dev, dtype=torch.long)
-        self.extras: dict[str, Any] = {}
+        # every key the step sets is here before the first step: a key the compiled step added would recompile it
+        self.extras: dict[str, Any] = {"time_outs": self.timeout_buf.to(self.rl_device)}
         self.obs_dict: dict[str, torch.Tensor] = {}
         # tasks with a goal replace this with a bool tensor (see the module docstring)
-        self.success_buf: torch.Tensor | None = None
+        self.success_buf = None
+
+    @property
+    def success_buf(self) -> torch.Tensor | None:
+        return self._success_buf
+
+    @success_buf.setter
+    def success_buf(self, value: torch.Tensor | None) -> None:
+        """A task with a goal sets its bool buffer in `__init__`: `extras["successes"]` is filled then, not by the step."""
+        self._success_buf = value
+        if value is None:
+            self.extras.pop("successes", None)
+        else:
+            self.extras["successes"] = value.to(self.rl_device)
 
     def events(self) -> dict[str, Event | Noise]:
         """The task's events and noise by name (isaac_rl/tasks/base/events.py); called once the sim is built."""
@@ -366,9 +395,11 @@ class VecTask:
         if not self.reset_in_same_step:
             # a ported task's own post_physics_step may leave this to the base class, as IsaacGymEnvs' does
             self._mark_time_outs()
-        self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
-        if self.success_buf is not None:
-            self.extras["successes"] = self.success_buf.to(self.rl_device)
+        if self.rl_device != self.device:
+            # copies for the learner's device; on one device extras hold the buffers themselves, set before the first step
+            self.extras["time_outs"] = self.timeout_buf.to(self.rl_device)
+            if self.success_buf is not None:
+                self.extras["successes"] = self.success_buf.to(self.rl_device)
         return self._observations(), self.rew_buf.to(self.rl_device), self.reset_buf.to(self.rl_device), self.extras
 
     def reset(self) -> dict[str, torch.Tensor]:
