@@ -159,13 +159,15 @@ def test_reward_terms_equal_isaacgymenvs_formula_on_random_states():
     torch.testing.assert_close(reward, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_potentials_are_horizontal_distance_over_dt():
+def test_potentials_are_horizontal_distance_over_dt_in_float64():
     pos = torch.tensor([[0.0, 0.0, 0.7], [997.0, 4.0, 0.3]])
     targets = torch.tensor([[1000.0, 0.0, 0.0]]).repeat(2, 1)
-    torch.testing.assert_close(compute_potentials(pos, targets, 0.02), torch.tensor([-1000.0 / 0.02, -5.0 / 0.02]))
-    # moving 0.1 m toward the target in one step of 0.02 s earns a progress of 5 (m/s)
+    potentials = compute_potentials(pos, targets, 0.02)
+    torch.testing.assert_close(potentials, torch.tensor([-1000.0 / 0.02, -5.0 / 0.02], dtype=torch.float64))
+    # moving 0.1 m toward the target in one step of 0.02 s earns a progress of 5 (m/s), without the 4e-3
+    # rounding that float32 has at a potential of -5e4
     moved = compute_potentials(pos[:1] + torch.tensor([0.1, 0.0, 0.0]), targets[:1], 0.02) - compute_potentials(pos[:1], targets[:1], 0.02)
-    torch.testing.assert_close(moved, torch.tensor([5.0]), atol=1e-2, rtol=0)
+    torch.testing.assert_close(moved, torch.tensor([5.0], dtype=torch.float64), atol=1e-5, rtol=0)
 
 
 # -- observations on known inputs -------------------------------------------------
@@ -282,7 +284,7 @@ def test_reset_mask_resets_only_the_masked_envs():
     lower, upper = env.dof_lower, env.dof_upper
     assert ((env.sim.dof_pos[mask] >= lower) & (env.sim.dof_pos[mask] <= upper)).all()
     assert (env.sim.dof_vel[mask].abs() <= 0.1).all() and (qvel[mask, :6] == 0).all()
-    torch.testing.assert_close(potentials[mask], torch.full((2,), -1000.0 / env.dt))
+    torch.testing.assert_close(potentials[mask], torch.full((2,), -1000.0 / env.dt, dtype=torch.float64))
 
 
 def test_bad_model_is_rejected_clearly():
@@ -359,9 +361,8 @@ def test_compiled_graph_step_matches_the_eager_step():
         # steps are bitwise equal: test below). 1e-3 is far above rounding, and leaves room for the
         # solver stopping an iteration earlier or later on a rounding-level difference.
         torch.testing.assert_close(fast_obs, eager_obs, atol=1e-3, rtol=1e-3, msg=lambda m: f"step {k}: {m}")
-        # The progress reward is a difference of potentials of ~-6e4 (-distance/dt); float32's spacing
-        # there is 2**-8 ~ 4e-3, so one rounding of the new potential moves the reward by 4e-3.
-        torch.testing.assert_close(fast_rew, eager_rew, atol=1e-2, rtol=0, msg=lambda m: f"step {k}: {m}")
+        # the progress reward, a difference of potentials of ~-6e4, is taken in float64 (compute_potentials)
+        torch.testing.assert_close(fast_rew, eager_rew, atol=1e-3, rtol=1e-3, msg=lambda m: f"step {k}: {m}")
         # exact: they could differ only for a torso within rounding of terminationHeight
         assert torch.equal(fast_done, eager_done), k
 

@@ -65,8 +65,8 @@ def observation_terms(env: dict, num_dofs: int, num_feet: int) -> dict[str, ObsT
 def reward_terms(env: dict) -> dict[str, tuple[RewardFunction, float]]:
     """IsaacGymEnvs' reward as terms (its names); weights from the yaml, costs negative."""
     return {
-        "progress": (lambda task: task.potentials - task.prev_potentials, 1.0),
-        "alive": (lambda task: torch.ones_like(task.potentials), ALIVE_BONUS),
+        "progress": (lambda task: (task.potentials - task.prev_potentials).float(), 1.0),
+        "alive": (lambda task: torch.ones_like(task.up_proj), ALIVE_BONUS),
         "up": (lambda task: (task.up_proj > UP_BONUS_PROJ).float(), float(env["upWeight"])),
         "heading": (heading_bonus, float(env["headingWeight"])),
         "actions_cost": (lambda task: torch.sum(task.actions**2, dim=-1), -float(env["actionsCost"])),
@@ -201,8 +201,14 @@ def apply_death_cost(
 
 
 def compute_potentials(torso_pos: torch.Tensor, targets: torch.Tensor, dt: float) -> torch.Tensor:
-    """-(horizontal distance to the target)/dt: its change over one step is the speed toward the target."""
-    to_target = (targets - torso_pos)[:, :2]
+    """-(horizontal distance to the target)/dt, in float64: its change over one step is the speed toward the target.
+
+    A potential is about -6e4 (a target 1000 m away, over dt), where float32's
+    spacing is 4e-3: in float32 the progress reward would carry that much
+    rounding, and a step that rounds in another order (torch.compile's fused
+    division) would change the reward by as much.
+    """
+    to_target = (targets.double() - torso_pos.double())[:, :2]
     return -torch.linalg.vector_norm(to_target, dim=-1) / dt
 
 
