@@ -178,13 +178,9 @@ class WarpBackend:
     def reset(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
         # Torch ops on the shared arrays rather than mjw.reset_data, which
         # rebuilds its Warp kernels on every call (milliseconds each step).
-        column = mask[:, None]
-        self.tensors["qpos"].copy_(torch.where(column, qpos, self.tensors["qpos"]))
-        self.tensors["qvel"].copy_(torch.where(column, qvel, self.tensors["qvel"]))
         for field in self._cleared_on_reset:
             field.masked_fill_(mask.view(-1, *([1] * (field.dim() - 1))), 0.0)
-        if self.refresh_body_states:
-            self._refresh_body_states()
+        self.write_state(mask, qpos, qvel)
 
     def _refresh_body_states(self) -> None:
         """MuJoCo Warp's kinematics, as the custom op `isaac_rl::mujoco_warp_kinematics` (traced whole by torch.compile)."""

@@ -306,8 +306,8 @@ class VecTask:
         """Apply actions, advance physics, return `(obs_dict, rewards, resets, extras)`.
 
         Runs without autograd and outside `torch.inference_mode` whatever the caller's mode (rsl_rl steps
-        inside inference mode): the compiled halves then keep one set of guards, and dynamo cannot guard
-        the index plans it traces into the first step from tensors made in inference mode.
+        inside inference mode): the compiled halves then keep one set of guards, whichever mode the caller
+        steps in, and no inference-mode tensor reaches state that later steps read.
         """
         with torch.inference_mode(False), torch.no_grad():
             return self._step_in_one_mode(actions)
