@@ -39,6 +39,7 @@ wp.config.log_level = wp.LOG_WARNING
 import mujoco_warp as mjw  # noqa: E402
 
 from isaac_rl.sim.capacity import Capacity
+from isaac_rl.sim.kernel_loading import compile_launched_modules
 from isaac_rl.sim.model import STATE_FIELDS
 from isaac_rl.utils.startup_timer import mark
 
@@ -120,9 +121,8 @@ class WarpBackend:
             file=sys.stderr, flush=True,
         )  # fmt: skip
         with wp.ScopedDevice(self.wp_device):
-            self._substep_kernels()
-            mjw.reset_data(self.m, self.d)
-            mjw.forward(self.m, self.d)  # body poses and sensors of the initial state
+            compile_launched_modules(self._first_launches, self.wp_device)
+            self._first_launches()
             wp.synchronize_device(self.wp_device)
             if self.use_graph:
                 with wp.ScopedCapture() as capture:
@@ -130,6 +130,12 @@ class WarpBackend:
                 self._graph = capture.graph
         print(f"isaac_rl: kernels ready in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
         mark("warp kernels ready")
+
+    def _first_launches(self) -> None:
+        """One step (which launches every kernel the step graph holds), then the initial state's body poses and sensors."""
+        self._substep_kernels()
+        mjw.reset_data(self.m, self.d)
+        mjw.forward(self.m, self.d)
 
     def step(self) -> None:
         if self._graph is not None and not torch.cuda.is_current_stream_capturing():
