@@ -59,7 +59,6 @@ def test_consecutive_successes_average_only_the_episodes_that_end():
 
 
 @needs_hands
-@needs_hands
 @pytest.mark.parametrize(
     "obs_type, asymmetric, num_obs, num_states",
     [("openai", True, 42, 211), ("full_no_vel", False, 77, 0), ("full", False, 157, 0), ("full_state", False, 211, 0)],
@@ -147,6 +146,39 @@ def test_max_consecutive_successes_ends_the_episode_at_the_last_goal():
 
 
 @needs_hands
+def test_reset_time_sets_the_episode_length_in_seconds():
+    # IsaacGymEnvs' ShadowHandOpenAI_FF: 8 s at 20 Hz (3 steps of 1/60 s per action)
+    env = make_hand(num_envs=1, resetTime=8.0, controlFrequencyInv=3)
+    assert env.max_episode_length == 160 and env.dt == pytest.approx(0.05, rel=1e-4)
+    assert make_hand(num_envs=1).max_episode_length == BASE_CFG["env"]["maxEpisodeLength"]  # resetTime 0: the step count
+
+
+@needs_hands
+def test_pushes_on_the_cube_are_drawn_per_env_and_decay():
+    envs = 256
+    env = make_hand(num_envs=envs, forceScale=2.0, forceProbRange=[1.0, 1.0])  # every env pushes at every step
+    env.reset()
+    env.step(torch.zeros(envs, 20))
+    cube = env.cube_body
+    applied = env.sim.scene.xfrc_applied[:, cube]
+    torch.testing.assert_close(applied[:, 0:3], env.cube_push)
+    assert (applied[:, 3:6] == 0).all() and (env.sim.scene.xfrc_applied[:, :cube] == 0).all()  # a force on the cube alone
+    expected_std = 2.0 * float(env.sim.info.body_mass[cube])  # forceScale x the cube's mass, N(0, 1) per axis
+    assert env.cube_push.std().item() == pytest.approx(expected_std, rel=0.1)
+    # no new pushes: the last one decays by forceDecay ** (sim.dt / forceDecayInterval) each env step
+    env.push_prob.zero_()
+    before = env.cube_push.clone()
+    env.step(torch.zeros(envs, 20))
+    decay = BASE_CFG["env"]["forceDecay"] ** (BASE_CFG["sim"]["dt"] / BASE_CFG["env"]["forceDecayInterval"])
+    torch.testing.assert_close(env.cube_push, decay * before)
+    # the shipped ShadowHand does not push
+    plain = make_hand(num_envs=2)
+    plain.reset()
+    plain.step(torch.zeros(2, 20))
+    assert (plain.sim.scene.xfrc_applied == 0).all()
+
+
+@needs_hands
 def test_reset_puts_joints_near_zero_and_the_cube_above_the_palm_in_random_orientations():
     env = make_hand(num_envs=8)
     env.reset()
@@ -194,23 +226,28 @@ def test_evaluate_reports_the_goals_reached_per_played_episode():
 
 
 @needs_hands
-def test_a_tiny_training_run_logs_consecutive_successes_and_its_policy_plays(tmp_path):
+@pytest.mark.parametrize("task", ["ShadowHand", "ShadowHandOpenAI_FF"])  # the second with a central value network
+def test_a_tiny_training_run_logs_consecutive_successes_and_its_policy_plays(task, tmp_path):
     result = run_train(
-        "task=ShadowHand", "num_envs=4", "max_iterations=2", "headless=True", "train.params.config.minibatch_size=32",
+        f"task={task}", "num_envs=4", "max_iterations=2", "headless=True", "train.params.config.minibatch_size=32",
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"^epoch 2/2: .*consecutive_successes \d", result.stdout, re.M), result.stdout[-2000:]
-    checkpoint = next(newest_run_dir(tmp_path / "runs" / "ShadowHand").glob("nn/last_ShadowHand_ep_2*.pth"))
+    checkpoint = next(newest_run_dir(tmp_path / "runs" / task).glob(f"nn/last_{task}_ep_2*.pth"))
+    if task == "ShadowHandOpenAI_FF":
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        critic_input = saved["assymetric_vf_nets"]["model.running_mean_std.running_mean"]
+        assert critic_input.shape == (211,) and saved["model"]["running_mean_std.running_mean"].shape == (42,)
     played = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "evaluate.py"), "task=ShadowHand", f"checkpoint={checkpoint}", "num_envs=4",
-         "task.env.maxEpisodeLength=30"],
+        [sys.executable, str(REPO_ROOT / "scripts" / "evaluate.py"), f"task={task}", f"checkpoint={checkpoint}", "num_envs=4",
+         "task.env.maxEpisodeLength=30", "task.env.resetTime=0"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert played.returncode == 0, played.stdout[-2000:] + played.stderr[-2000:]
     summary = json.loads(played.stdout.strip().splitlines()[-1])
     assert summary["episodes"] == 4 and summary["consecutive_successes"] >= 0.0
-    assert re.search(r"^ShadowHand: 4 episodes on 4 envs .*consecutive successes \d+\.\d\d", played.stdout, re.M)
+    assert re.search(rf"^{task}: 4 episodes on 4 envs .*consecutive successes \d+\.\d\d", played.stdout, re.M)
 
 
 # -- MuJoCo Warp ----------------------------------------------------------------

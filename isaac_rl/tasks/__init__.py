@@ -23,6 +23,7 @@ TASK_MAP: dict[str, Any] = {
     "Anymal": "isaac_rl.tasks.anymal:Anymal",
     "AnymalTerrain": "isaac_rl.tasks.anymal_terrain:AnymalTerrain",
     "ShadowHand": "isaac_rl.tasks.shadow_hand:ShadowHand",
+    "ShadowHandOpenAI_FF": "isaac_rl.tasks.shadow_hand:ShadowHand",
     "BipedFlat": "isaac_rl.tasks.biped:Biped",
     "BipedTerrain": "isaac_rl.tasks.biped:Biped",
 }

@@ -35,6 +35,13 @@ ends an episode after that many goals.
 Reset: joints at 0 plus resetDofPosRandomInterval x a random fraction of
 their range, the cube dropped above the palm (resetPositionNoise) in a random
 orientation, a new goal orientation.
+Pushes (`forceScale` > 0, IsaacGymEnvs' random forces): each env pushes the
+cube with its own probability per step, drawn log-uniformly from
+`forceProbRange`; a push is forceScale x the cube's mass x N(0, 1) per axis
+(N, world frame), held on the cube until the next one and decaying each
+env step by forceDecay ** (sim.dt / forceDecayInterval), as IsaacGymEnvs
+decays it (by one sim.dt per env step, whatever controlFrequencyInv).
+`resetTime` > 0 sets the episode length in seconds (ShadowHandOpenAI_FF's 8 s).
 """
 
 from __future__ import annotations
@@ -124,6 +131,12 @@ class ShadowHand(VecTask):
         self.reset_position_noise = float(env["resetPositionNoise"])
         self.reset_dof_pos_noise = float(env["resetDofPosRandomInterval"])
         self.reset_dof_vel_noise = float(env["resetDofVelRandomInterval"])
+        self.force_scale = float(env["forceScale"])
+        self.force_prob_range = [float(p) for p in env["forceProbRange"]]
+        sim_dt, control_freq_inv = float(cfg["sim"]["dt"]), int(env["controlFrequencyInv"])
+        self.force_decay = float(env["forceDecay"]) ** (sim_dt / float(env["forceDecayInterval"]))
+        if float(env["resetTime"]) > 0.0:
+            env["maxEpisodeLength"] = round(float(env["resetTime"]) / (sim_dt * control_freq_inv))
         env["numObservations"] = self.observations.size
         env["numStates"] = self.states.size if self.states is not None else 0
         env["numActions"] = NUM_ACTIONS
@@ -150,6 +163,11 @@ class ShadowHand(VecTask):
         self.goal_rot[:, 0] = 1.0
         self.x_axis = torch.tensor([1.0, 0.0, 0.0], device=dev).expand(n, 3)
         self.y_axis = torch.tensor([0.0, 1.0, 0.0], device=dev).expand(n, 3)
+        self.cube_body = self.scene.body_ids("cube")[0]
+        self.cube_push_scale = self.force_scale * float(self.sim.info.body_mass[self.cube_body])
+        low, high = (math.log(p) for p in self.force_prob_range)
+        self.push_prob = torch.exp(low + (high - low) * torch.rand(n, device=dev))
+        self.cube_push = torch.zeros((n, 3), device=dev)
 
         self.actions = torch.zeros((n, NUM_ACTIONS), device=dev)
         self.prev_targets = torch.zeros((n, NUM_ACTIONS), device=dev)
@@ -206,6 +224,15 @@ class ShadowHand(VecTask):
         targets = torch.clamp(targets, self.target_lower, self.target_upper)
         self.prev_targets.copy_(targets)
         self.sim.set_ctrl(targets)
+        if self.force_scale > 0.0:
+            self.push_cube()
+
+    def push_cube(self) -> None:
+        """IsaacGymEnvs' random forces: the last push decays, and some envs push anew (module docstring)."""
+        new_push = torch.rand(self.num_envs, device=self.device) < self.push_prob
+        fresh = self.cube_push_scale * torch.randn((self.num_envs, 3), device=self.device)
+        self.cube_push.copy_(torch.where(new_push[:, None], fresh, self.force_decay * self.cube_push))
+        self.sim.scene.xfrc_applied[:, self.cube_body, 0:3] = self.cube_push
 
     # -- state, observations, reward -----------------------------------------
     @property
