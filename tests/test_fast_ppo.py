@@ -1,5 +1,6 @@
 """The fast PPO agent (isaac_rl/rlgames/fast_ppo.py): rl_games' algorithm, its bookkeeping on the device."""
 
+import importlib.util
 import re
 
 import numpy as np
@@ -65,7 +66,8 @@ def test_the_normalisers_are_found_also_as_torchscript_modules():
 
 def final_weights(cwd, epoch=2):
     (task_runs,) = (cwd / "runs").iterdir()
-    (checkpoint,) = (newest_run_dir(task_runs) / "nn").glob(f"last_*_ep_{epoch}_*.pth")
+    # last_<name>_ep_<epoch>_rew_<reward>.pth, or without the reward where no episode ended yet
+    (checkpoint,) = [path for path in (newest_run_dir(task_runs) / "nn").glob(f"last_*_ep_{epoch}*.pth") if path.stem.split("_ep_")[1].split("_")[0] == str(epoch)]
     return load_checkpoint(checkpoint)
 
 
@@ -82,6 +84,28 @@ def test_two_epochs_give_the_same_policy_as_rl_games_agent(tmp_path):
         torch.testing.assert_close(fast["model"][key], value, atol=1e-4, rtol=1e-4, msg=key)
     fast_lr, stock_lr = fast["optimizer"]["param_groups"][0]["lr"], stock["optimizer"]["param_groups"][0]["lr"]
     assert isinstance(fast_lr, float) and fast_lr == pytest.approx(stock_lr)  # a float: either agent resumes either's files
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None, reason='needs pip install -e ".[hands]"')
+def test_a_central_value_learns_as_in_rl_games_agent(tmp_path):
+    """ShadowHandOpenAI_FF: the actor on 42 observations, rl_games' CentralValueTrain on the 211 states."""
+    runs = {}
+    for name, extra in (("fast", []), ("stock", [STOCK])):
+        cwd = tmp_path / name
+        cwd.mkdir()
+        result = run_train(
+            "task=ShadowHandOpenAI_FF", "num_envs=4", "max_iterations=2", "seed=3", "train.params.config.minibatch_size=8", *extra, cwd=cwd
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        runs[name] = final_weights(cwd)
+    fast, stock = runs["fast"], runs["stock"]
+    assert stock["assymetric_vf_nets"]["model.running_mean_std.running_mean"].shape == (211,)
+    for part in ("model", "assymetric_vf_nets"):  # the normalisers' statistics included
+        for key, value in stock[part].items():
+            torch.testing.assert_close(fast[part][key], value, atol=1e-4, rtol=1e-4, msg=f"{part} {key}")
+    for optimizer in ("optimizer", "assymetric_vf_optimizer"):
+        fast_lr, stock_lr = (run[optimizer]["param_groups"][0]["lr"] for run in (fast, stock))
+        assert isinstance(fast_lr, float) and fast_lr == pytest.approx(stock_lr)
 
 
 @pytest.mark.parametrize("agent", ["fast", "stock"])
@@ -136,11 +160,17 @@ AMP_RUN = [  # HumanoidAMP, small networks and buffers: the discriminator, its b
 ]  # fmt: skip
 
 
+CENTRAL_VALUE_RUN = [  # ShadowHandOpenAI_FF, small networks: the central value's rollout and update in the graphs
+    "task=ShadowHandOpenAI_FF", "train.params.network.mlp.units=[64,64]",
+    "train.params.config.central_value_config.network.mlp.units=[64,64]",
+]  # fmt: skip
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize(
     "task",
-    [["task=Ant"], AMP_RUN, [*AMP_RUN, MIXED_PRECISION], [*AMP_RUN, "train.params.config.torch_compile=True"]],
-    ids=["ant", "amp", "amp_bf16", "amp_compiled"],  # compiled: the discriminator's double backward stays eager
+    [["task=Ant"], AMP_RUN, [*AMP_RUN, MIXED_PRECISION], [*AMP_RUN, "train.params.config.torch_compile=True"], CENTRAL_VALUE_RUN],
+    ids=["ant", "amp", "amp_bf16", "amp_compiled", "central_value"],  # compiled: the discriminator's double backward stays eager
 )
 def test_a_cuda_epoch_runs_without_host_syncs(task, tmp_path):
     import os

@@ -33,6 +33,12 @@ It runs one sync per epoch, for the log. `ISAAC_RL_CHECK_SYNCS=1` makes any
 other host sync inside an epoch (from the third on: the first ones compile
 and record) raise, through torch.cuda.set_sync_debug_mode.
 
+An asymmetric critic (`central_value_config`, e.g. ShadowHandOpenAI_FF) is
+rl_games' CentralValueTrain, run the same way: its values on the env's
+`states` in the rollout graph, its mini-epochs inside the recorded update,
+before the actor's as rl_games orders them, with Adam fused and its rate on
+the device.
+
 Selected by `params.algo.name: a2c_continuous` (the shipped train configs);
 `a2c_continuous_stock` is rl_games' own agent, kept for comparison. Without
 CUDA, `multi_gpu` ranks average over a gloo group (isaac_rl/rlgames/distributed.py).
@@ -211,10 +217,11 @@ class FastA2CAgent(SafeA2CAgent):
         super().__init__(base_name, params)
         if cpu_ranks:
             self._join_gloo_group()
-        if self.num_agents != 1 or self.is_rnn or self.has_central_value:
+        central_value_beyond = self.has_central_value and (self.central_value_net.is_rnn or self.multi_gpu or cpu_ranks)
+        if self.num_agents != 1 or self.is_rnn or central_value_beyond:
             raise ValueError(
                 f"{self.config.get('name', 'this run')}: isaac_rl's agents handle one agent per env, feed-forward networks and "
-                "no central value; a2c_continuous_stock (rl_games' own agent) takes the rest"
+                "a feed-forward central value on one GPU; a2c_continuous_stock (rl_games' own agent) takes the rest"
             )
         sample_without_host_sync(self.model)
         self.game_rewards = DeviceAverageMeter((self.value_size,), self.games_to_track, self.ppo_device)
@@ -227,11 +234,19 @@ class FastA2CAgent(SafeA2CAgent):
             self.model.parameters(), lr=self.lr, eps=1e-08, weight_decay=self.weight_decay, fused=True, capturable=on_cuda
         )
         self.adaptive_lr = isinstance(self.scheduler, schedulers.AdaptiveScheduler)
+        if self.has_central_value:
+            # the same for the critic: its rate (rl_games schedules it linearly or not at all) on the device
+            critic = self.central_value_net
+            self.critic_lr = torch.tensor(float(critic.lr), dtype=torch.float32, device=self.ppo_device)
+            critic.optimizer = torch.optim.Adam(
+                critic.model.parameters(), lr=self.critic_lr, eps=1e-08, weight_decay=critic.weight_decay, fused=True, capturable=on_cuda
+            )
         # rl_games' normalisers assign new tensors to their buffers when they learn; recorded graphs read the ones
         # they were recorded with, so the new values are copied back into those (_keep_buffers_in_place)
+        networks = [self.model] + ([self.central_value_net.model] if self.has_central_value else [])
         self._pinned_buffers = [
             (module, name, buffer)
-            for module in self.model.modules() if is_running_mean_std(module)
+            for network in networks for module in network.modules() if is_running_mean_std(module)
             for name, buffer in module.named_buffers(recurse=False)
         ]  # fmt: skip
         self._rollout_index = torch.zeros(1, dtype=torch.long, device=self.ppo_device)  # the env step of the rollout
@@ -284,8 +299,9 @@ class FastA2CAgent(SafeA2CAgent):
     # -- checkpoints: a plain float learning rate, so that either agent resumes either's files --
     def get_full_state_weights(self) -> dict:
         state = super().get_full_state_weights()
-        for group in state["optimizer"]["param_groups"]:
-            group["lr"] = float(group["lr"])
+        for optimizer in ("optimizer", "assymetric_vf_optimizer"):
+            for group in state.get(optimizer, {}).get("param_groups", []):
+                group["lr"] = float(group["lr"])
         return state
 
     def restore(self, fn: str, set_epoch: bool = True) -> None:
@@ -293,6 +309,10 @@ class FastA2CAgent(SafeA2CAgent):
         self.lr.fill_(self.last_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
+        if self.has_central_value:
+            self.critic_lr.fill_(float(self.central_value_net.optimizer.param_groups[0]["lr"]))
+            for group in self.central_value_net.optimizer.param_groups:
+                group["lr"] = self.critic_lr
 
     # -- the learning rate -------------------------------------------------------
     def update_lr(self, lr) -> None:
@@ -328,7 +348,7 @@ class FastA2CAgent(SafeA2CAgent):
         for _ in range(self.horizon_length):
             # drawn between env steps, as rl_games' agent draws its actions (the env's resets draw from the same generator)
             noise = torch.randn(self._action_noise_shape, device=self.ppo_device)
-            policy = self._policy_step(obs=self.obs["obs"], dones=self.dones, noise=noise)
+            policy = self._policy_step(obs=self.obs["obs"], dones=self.dones, noise=noise, **self._critic_inputs())
             started = time.perf_counter()
             self.obs, rewards, self.dones, infos = self.env_step(policy["actions"])
             step_time += time.perf_counter() - started
@@ -338,13 +358,21 @@ class FastA2CAgent(SafeA2CAgent):
             self.algo_observer.process_infos(infos, done)
         return {"played_frames": self.batch_size, "step_time": step_time}
 
-    def _act(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor) -> dict:
-        """The policy on `obs` (actions mu + sigma * `noise`); the step's observations, dones and policy outputs go into
-        the experience buffer."""
+    def _critic_inputs(self) -> dict[str, torch.Tensor]:
+        """What the central value reads besides the policy's inputs: the env's `states` (nothing without one)."""
+        return {"states": self.obs["states"]} if self.has_central_value else {}
+
+    def _act(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor, states: torch.Tensor | None = None) -> dict:
+        """The policy on `obs` (actions mu + sigma * `noise`), the values of the central value on `states` where there is
+        one; the step's observations (and states), dones and policy outputs go into the experience buffer."""
         self.model.eval()
         res_dict = self.model({"is_train": False, "prev_actions": None, "obs": self._preproc_obs(obs), "noise": noise})
+        recorded = [("obses", obs), ("dones", dones)]
+        if states is not None:
+            res_dict["values"] = self.get_central_value({"is_train": False, "states": states})
+            recorded.append(("states", states))
         buffers, index = self.experience_buffer.tensor_dict, self._rollout_index
-        for name, value in (("obses", obs), ("dones", dones), *((k, res_dict[k]) for k in self.update_list)):
+        for name, value in (*recorded, *((k, res_dict[k]) for k in self.update_list)):
             buffers[name].index_copy_(0, index, value.to(buffers[name].dtype).unsqueeze(0))
         return {"actions": res_dict["actions"], "values": res_dict["values"]}
 
@@ -384,6 +412,9 @@ class FastA2CAgent(SafeA2CAgent):
         with host_syncs_raise(check):
             result = self._epoch()
         self.last_lr = float(self.lr.item())  # the epoch's one sync, for the log and checkpoints
+        if self.has_central_value and self.central_value_net.writter is not None:
+            self.central_value_net.writter.add_scalar("losses/cval_loss", float(self._critic_loss), self.central_value_net.frame)
+            self.central_value_net.writter.add_scalar("info/cval_lr", float(self.central_value_net.lr), self.central_value_net.frame)
         # the host ran ahead of the GPU inside the epoch: only after the sync do its clocks give the epoch's time
         # (the collection's share is then the time to launch it, the update's the rest)
         total_time = time.perf_counter() - started
@@ -400,28 +431,37 @@ class FastA2CAgent(SafeA2CAgent):
         self.curr_frames = played["played_frames"]
         self.algo_observer.after_steps()
         self._schedule_epoch()
-        # the policy's draw that rl_games makes when it asks for the last observations' values: same random stream
-        noise = torch.randn(self._action_noise_shape, device=self.ppo_device)
-        losses = self._update_step(obs=self.obs["obs"], dones=self.dones, noise=noise)
+        inputs = {"obs": self.obs["obs"], "dones": self.dones, **self._critic_inputs()}
+        if not self.has_central_value:
+            # the policy's draw that rl_games makes when it asks for the last observations' values: same random stream
+            # (with a central value it asks the critic alone, which draws nothing)
+            inputs["noise"] = torch.randn(self._action_noise_shape, device=self.ppo_device)
+        losses = self._update_step(**inputs)
         if self.graph_update:
             losses = tuple(x.clone() for x in losses)  # the next replay overwrites the graph's outputs
+        if self.has_central_value:
+            self._after_critic_update(losses[-1])
         # rl_games' train loop takes lists of per-minibatch (a, c, b losses, entropies) and per-mini-epoch (kls) values;
         # no bounds loss: an empty list, as it logs none then
-        a_losses, c_losses, b_losses, entropies, kls = (list(x.unbind()) for x in losses)
+        a_losses, c_losses, b_losses, entropies, kls = (list(x.unbind()) for x in losses[:5])
         if self.bounds_loss_coef is None:
             b_losses = []
         return played["step_time"], play_end - play_start, (a_losses, c_losses, b_losses, entropies, kls)
 
-    def _learn(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Returns (GAE) of the rollout in the experience buffer, then every mini-epoch's minibatch steps, as rl_games'
-        train_epoch runs them. Returns the stacked a, c, b losses and entropies (per minibatch) and kls (per mini-epoch).
+    def _learn(
+        self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor | None = None, states: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """Returns (GAE) of the rollout in the experience buffer, then the central value's mini-epochs (if any) and every
+        mini-epoch's minibatch steps, as rl_games' train_epoch runs them. Returns the stacked a, c, b losses and
+        entropies (per minibatch), kls (per mini-epoch) and the central value's mean loss.
 
         With graphs on, the whole of it is one recorded CUDA graph: a thousand or more small kernels, launched at once.
         Python that rl_games' minibatch step runs for its side effects alone (rl_games' diagnostics) then runs once, when
         it is recorded.
         """
         with torch.no_grad():
-            self.prepare_dataset(self._rollout_batch(obs, dones, noise))
+            self.prepare_dataset(self._rollout_batch(obs, dones, noise, states))
+        critic_loss = self._train_central_value() if self.has_central_value else torch.zeros((), device=self.ppo_device)
         a_losses, c_losses, b_losses, entropies, kls = [], [], [], [], []
         for _ in range(self.mini_epochs_num):
             epoch_kls = []
@@ -449,15 +489,44 @@ class FastA2CAgent(SafeA2CAgent):
                 # learn in every minibatch step: rl_games' behaviour, kept
                 self.model.running_mean_std.eval()
         self._keep_buffers_in_place()
-        return tuple(torch.stack([x.reshape(()) for x in values]) for values in (a_losses, c_losses, b_losses, entropies, kls))
+        losses = tuple(torch.stack([x.reshape(()) for x in values]) for values in (a_losses, c_losses, b_losses, entropies, kls))
+        return (*losses, critic_loss)
 
-    def _rollout_batch(self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor) -> dict:
+    def _train_central_value(self) -> torch.Tensor:
+        """rl_games' CentralValueTrain.train_net without its per-minibatch `loss.item()`; returns the mean loss."""
+        critic = self.central_value_net
+        losses = []
+        for _ in range(critic.mini_epoch):
+            for i in range(len(critic.dataset)):
+                critic.train()
+                with torch.autocast(torch.device(self.ppo_device).type, enabled=critic.mixed_precision):
+                    losses.append(critic.calc_gradients(critic.dataset[i]).detach().reshape(()))
+            if critic.normalize_input:
+                critic.model.running_mean_std.eval()
+        return torch.stack(losses).mean()
+
+    def _after_critic_update(self, loss: torch.Tensor) -> None:
+        """The central value's bookkeeping after its update, on the host as rl_games does it (the schedule is linear or
+        none), and its loss for tensorboard (read at the epoch's sync)."""
+        critic = self.central_value_net
+        critic.epoch_num += 1
+        critic.lr, _ = critic.scheduler.update(critic.lr, 0, critic.epoch_num, 0, 0)
+        self.critic_lr.fill_(float(critic.lr))
+        critic.frame += critic.batch_size
+        self._critic_loss = loss
+
+    def _rollout_batch(
+        self, obs: torch.Tensor, dones: torch.Tensor, noise: torch.Tensor | None, states: torch.Tensor | None
+    ) -> dict:
         """The experience buffer flattened to (horizon x envs, ...), with returns from GAE bootstrapped by the values of
-        the observations `obs` after the last step (`dones`: the envs that ended there). `noise`: the action draw the
-        policy makes there (unused), as rl_games' agent makes it."""
-        self.model.eval()
-        values_dict = {"is_train": False, "prev_actions": None, "obs": self._preproc_obs(obs), "noise": noise}
-        last_values = self.model(values_dict)["values"]
+        the observations `obs` (`states` for a central value) after the last step (`dones`: the envs that ended there).
+        `noise`: the action draw the policy makes there (unused), as rl_games' agent makes it."""
+        if states is not None:
+            last_values = self.get_central_value({"is_train": False, "states": states, "actions": None})
+        else:
+            self.model.eval()
+            values_dict = {"is_train": False, "prev_actions": None, "obs": self._preproc_obs(obs), "noise": noise}
+            last_values = self.model(values_dict)["values"]
         tensors = self.experience_buffer.tensor_dict
         advantages = self.discount_values(dones.float(), last_values, tensors["dones"].float(), tensors["values"], tensors["rewards"])
         batch = self.experience_buffer.get_transformed_list(swap_and_flatten01, self.tensor_list)
