@@ -1,5 +1,6 @@
 """trainer=rsl_rl and trainer=skrl: train, resume, play and export Cartpole through scripts/ as a user would."""
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -9,6 +10,8 @@ import pytest
 import torch
 from conftest import REPO_ROOT, run_train
 
+from isaac_rl import CFG_ROOT
+from isaac_rl.tasks import TASK_MAP
 from isaac_rl.utils.config import compose_config
 from isaac_rl.utils.run_dirs import run_dirs
 
@@ -138,10 +141,37 @@ def test_a_bad_trainer_name_fails_in_one_line(tmp_path):
 
 
 def test_a_task_without_a_config_for_the_trainer_fails_in_one_line(tmp_path):
-    result = run_train("task=Quadcopter", "trainer=skrl", cwd=tmp_path)
+    # HumanoidAMP learns with AMP's discriminator, an rl_games algorithm: PPO alone in the other libraries
+    result = run_train("task=HumanoidAMP", "trainer=skrl", cwd=tmp_path)
     assert result.returncode == 2
     first = result.stderr.splitlines()[0]
-    assert first.startswith("error: trainer=skrl has no config for task Quadcopter: expected ") and "Anymal" in first
+    assert first.startswith("error: trainer=skrl has no config for task HumanoidAMP: expected ") and "Anymal" in first
+
+
+def configs(trainer: str) -> list[str]:
+    return sorted(path.stem for path in (CFG_ROOT / "train" / trainer).glob("*.yaml"))
+
+
+def test_every_task_but_amp_has_a_config_for_both_libraries():
+    assert configs("rsl_rl") == configs("skrl") == sorted(set(TASK_MAP) - {"HumanoidAMP"})
+
+
+@pytest.mark.parametrize("trainer", TRAINERS)
+@pytest.mark.parametrize("task", [task for task in configs("rsl_rl") if task != "Cartpole"])  # Cartpole: `trained`
+def test_every_config_trains_its_task(task, trainer, tmp_path):
+    if task.startswith("ShadowHand") and importlib.util.find_spec("gymnasium_robotics") is None:
+        pytest.skip('needs pip install -e ".[hands]"')
+    result = run_train(f"task={task}", f"trainer={trainer}", "num_envs=4", "max_iterations=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(r"^epoch 1/1: ", result.stdout, re.M), result.stdout[-2000:]
+    if task == "ShadowHandOpenAI_FF":  # the asymmetric critic reads the 211 states, the policy the 42 observations
+        (checkpoint,) = (tmp_path / "runs").glob("*/*/nn/last_*.pth")
+        weights = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if trainer == "rsl_rl":
+            inputs = weights["actor_state_dict"]["obs_normalizer._mean"].shape[-1], weights["critic_state_dict"]["obs_normalizer._mean"].shape[-1]
+        else:
+            inputs = weights["policy"]["net_container.0.weight"].shape[1], weights["value"]["net_container.0.weight"].shape[1]
+        assert inputs == (42, 211)
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)
