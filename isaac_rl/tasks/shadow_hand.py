@@ -132,7 +132,6 @@ class ShadowHand(VecTask):
         self.reset_dof_pos_noise = float(env["resetDofPosRandomInterval"])
         self.reset_dof_vel_noise = float(env["resetDofVelRandomInterval"])
         self.force_scale = float(env["forceScale"])
-        self.force_prob_range = tuple(math.log(float(p)) for p in env["forceProbRange"])  # log-uniform draws
         sim_dt, control_freq_inv = float(cfg["sim"]["dt"]), int(env["controlFrequencyInv"])
         self.force_decay = float(env["forceDecay"]) ** (sim_dt / float(env["forceDecayInterval"]))
         if float(env["resetTime"]) > 0.0:
@@ -165,7 +164,7 @@ class ShadowHand(VecTask):
         self.y_axis = torch.tensor([0.0, 1.0, 0.0], device=dev).expand(n, 3)
         self.cube_body = self.scene.body_ids("cube")[0]
         self.cube_push_scale = self.force_scale * float(self.sim.info.body_mass[self.cube_body])
-        low, high = self.force_prob_range
+        low, high = (math.log(float(p)) for p in env["forceProbRange"])  # each env's push probability, log-uniform
         self.push_prob = torch.exp(low + (high - low) * torch.rand(n, device=dev))
         self.cube_push = torch.zeros((n, 3), device=dev)
 
