@@ -59,6 +59,7 @@ from rl_games.common import a2c_common, schedulers
 from rl_games.common.a2c_common import swap_and_flatten01
 
 from isaac_rl.rlgames.agents import SafeA2CAgent
+from isaac_rl.utils.graph_capture import no_collection_while_capturing
 
 
 class DeviceAverageMeter(torch.nn.Module):
@@ -194,7 +195,7 @@ class CudaGraphed:
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
             # thread-local: under multi_gpu NCCL's own threads make CUDA calls while this thread records
-            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            with no_collection_while_capturing(), torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self.outputs = self.fn(**self.inputs)
         self.graph.replay()
         return self.outputs

@@ -41,6 +41,7 @@ import mujoco_warp as mjw  # noqa: E402
 from isaac_rl.sim.capacity import Capacity
 from isaac_rl.sim.kernel_loading import compile_launched_modules
 from isaac_rl.sim.model import STATE_FIELDS
+from isaac_rl.utils.graph_capture import no_collection_while_capturing
 from isaac_rl.utils.startup_timer import mark
 
 # Overflow bits that mean dropped contacts or constraints. Solver iteration
@@ -125,7 +126,7 @@ class WarpBackend:
             self._first_launches()
             wp.synchronize_device(self.wp_device)
             if self.use_graph:
-                with wp.ScopedCapture() as capture:
+                with no_collection_while_capturing(), wp.ScopedCapture() as capture:
                     self._substep_kernels()
                 self._graph = capture.graph
         print(f"isaac_rl: kernels ready in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
@@ -166,7 +167,7 @@ class WarpBackend:
             rows = np.repeat(shared.numpy()[:1], self.d.nworld, axis=0)
             setattr(owner, name, wp.array(rows, dtype=shared.dtype, device=self.wp_device))
             if self._graph is not None:
-                with wp.ScopedDevice(self.wp_device), wp.ScopedCapture() as capture:
+                with no_collection_while_capturing(), wp.ScopedDevice(self.wp_device), wp.ScopedCapture() as capture:
                     self._substep_kernels()
                 self._graph = capture.graph
             self._bind_kinematics_reads()
@@ -231,7 +232,7 @@ class WarpBackend:
         capturing, and must be told that the capture is external.
         """
         wp_stream = wp.stream_from_torch(stream)
-        with wp.ScopedStream(wp_stream), torch.cuda.graph(graph, stream=stream):
+        with no_collection_while_capturing(), wp.ScopedStream(wp_stream), torch.cuda.graph(graph, stream=stream):
             wp.capture_begin(stream=wp_stream, external=True)
             try:
                 yield
