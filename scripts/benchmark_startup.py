@@ -7,7 +7,8 @@
 For each task and cache state, two fresh processes:
 - a probe (this script, --probe) builds the task as scripts/train.py does and
   times each phase: import torch, import the rl_games launcher, import the
-  task, build model and sim (MuJoCo Warp's kernels, loaded or compiled, are
+  task, initialise CUDA (torch's and Warp's contexts; 0 on the CPU), build
+  model and sim (MuJoCo Warp's kernels, loaded or compiled, are
   part of it and also shown alone), reset, the first two steps (warm-ups
   outside the CUDA graph; with `sim.compile_step` the first pays for
   torch.compile), the third (CUDA graph capture; without compile_step the
@@ -59,6 +60,7 @@ COLUMNS = [
     ("import_torch_s", "import torch"),
     ("import_launch_s", "import rl_games launcher"),
     ("import_task_s", "import task"),
+    ("cuda_init_s", "CUDA init"),
     ("build_s", "model+sim build"),
     ("warp_kernels_s", "Warp kernels"),
     ("reset_s", "reset"),
@@ -100,6 +102,15 @@ def probe(task: str, overrides: list[str]) -> dict:
 
     tasks.resolve(task)
     now = lap("import_task_s", now)
+    from isaac_rl.utils.config import compose_config
+
+    cfg = compose_config([f"task={task}", *overrides])
+    if str(cfg.sim_device).startswith("cuda"):  # torch's and Warp's CUDA contexts, apart from the build they would be in
+        torch.empty(1, device=cfg.sim_device)
+        import warp as wp
+
+        wp.init()
+    now = lap("cuda_init_s", now)
     env = build_task(task, None, None, overrides)
     now = lap("build_s", now)
 
@@ -120,9 +131,7 @@ def probe(task: str, overrides: list[str]) -> dict:
     sync()
     times["steady_step_ms"] = (time.time() - now) * 1000 / STEADY_STEPS
     times["probe_total_s"] = time.time() - t0
-    from isaac_rl.utils.config import compose_config
-
-    train = compose_config([f"task={task}", *overrides]).train.params.config
+    train = cfg.train.params.config
     return {**times, **_compile_counters(), "num_envs": env.num_envs, "compile_step": bool(env.compile_step),
             "cuda_graph": bool(env.use_cuda_graph), "physics": env.sim.describe(),
             "horizon_length": int(train.horizon_length), "max_epochs": int(train.max_epochs)}  # fmt: skip

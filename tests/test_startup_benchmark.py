@@ -25,7 +25,7 @@ def test_the_startup_benchmark_times_each_phase_and_the_first_epoch_on_cpu(tmp_p
     rows = list(csv.DictReader(open(out / "startup.csv")))
     assert [(row["task"], row["cache"], row["num_envs"]) for row in rows] == [("Cartpole", "cold", "16")]
     row = rows[0]
-    for phase in ("import_torch_s", "import_launch_s", "build_s", "reset_s", "step1_s", "step3_s", "probe_total_s", "first_epoch_s"):
+    for phase in ("import_torch_s", "import_launch_s", "cuda_init_s", "build_s", "reset_s", "step1_s", "step3_s", "probe_total_s", "first_epoch_s"):
         assert float(row[phase]) >= 0, phase
     # the real command reached its first epoch line after it built the sim
     assert float(row["first_epoch_s"]) > float(row["train_sim_built_s"]) > 0
