@@ -126,11 +126,15 @@ class WarpBackend:
             self._first_launches()
             wp.synchronize_device(self.wp_device)
             if self.use_graph:
-                with no_collection_while_capturing(), wp.ScopedCapture() as capture:
-                    self._substep_kernels()
-                self._graph = capture.graph
+                self._record_physics_graph()
         print(f"isaac_rl: kernels ready in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
         mark("warp kernels ready")
+
+    def _record_physics_graph(self) -> None:
+        """Record the substeps into the Warp graph `step` replays (again whenever it must hold other arrays)."""
+        with no_collection_while_capturing(), wp.ScopedDevice(self.wp_device), wp.ScopedCapture() as capture:
+            self._substep_kernels()
+        self._graph = capture.graph
 
     def _first_launches(self) -> None:
         """One step (which launches every kernel the step graph holds), then the initial state's body poses and sensors."""
@@ -167,9 +171,7 @@ class WarpBackend:
             rows = np.repeat(shared.numpy()[:1], self.d.nworld, axis=0)
             setattr(owner, name, wp.array(rows, dtype=shared.dtype, device=self.wp_device))
             if self._graph is not None:
-                with no_collection_while_capturing(), wp.ScopedDevice(self.wp_device), wp.ScopedCapture() as capture:
-                    self._substep_kernels()
-                self._graph = capture.graph
+                self._record_physics_graph()
             self._bind_kinematics_reads()
         field = wp.to_torch(getattr(owner, name))
         return field.view(self.d.nworld, -1) if name == "gravity" else field
