@@ -255,24 +255,25 @@ class FastA2CAgent(SafeA2CAgent):
         self._action_noise_shape = (self.num_actors, self.actions_num)
         self._policy_step: Callable[..., dict] = self._act
         self._bookkeeping_step: Callable[..., torch.Tensor] = self._record_step
-        graphs = on_cuda and not isinstance(self.obs_shape, dict)
-        graphs = graphs and self.config.get("cuda_graphs", True)
+        fusable = on_cuda and not isinstance(self.obs_shape, dict)
+        # rl_games' key: its runner compiles the model; the bookkeeping around it and the losses are fused here, with
+        # or without the graphs (which already remove the launch overhead, so the default mode)
+        compiled = fusable and bool(self.config.get("torch_compile", False))
+        if compiled:
+            self._policy_step = torch.compile(self._policy_step, dynamic=False)
+            self._bookkeeping_step = torch.compile(self._bookkeeping_step, dynamic=False)
+        # a linear schedule of the entropy coefficient changes a Python float that compiled or recorded losses would keep
+        entropy_scheduled = getattr(self.scheduler, "apply_to_entropy", False)
+        if compiled and not entropy_scheduled:
+            self.calc_losses = torch.compile(self.calc_losses, dynamic=False)
+        graphs = fusable and self.config.get("cuda_graphs", True)
         if graphs:
             device = torch.device(self.ppo_device)
-            act, record_step = self._act, self._record_step
-            compiled = self.config.get("torch_compile", False)
-            if compiled:
-                # rl_games' key: its runner compiles the model; the bookkeeping around it is fused here (the graphs
-                # already remove the launch overhead, so the default mode)
-                act, record_step = torch.compile(act, dynamic=False), torch.compile(record_step, dynamic=False)
-            self._policy_step, self._bookkeeping_step = CudaGraphed(act, device), CudaGraphed(record_step, device)
-        # a linear schedule of the entropy coefficient changes a Python float the recorded losses would keep
-        self.graph_update = graphs and not getattr(self.scheduler, "apply_to_entropy", False)
+            self._policy_step, self._bookkeeping_step = CudaGraphed(self._policy_step, device), CudaGraphed(self._bookkeeping_step, device)
+        self.graph_update = graphs and not entropy_scheduled
         self._update_step: Callable[..., tuple] = self._learn
         if self.graph_update:
             self._update_step = CudaGraphed(self._learn, device)
-            if compiled:
-                self.calc_losses = torch.compile(self.calc_losses, dynamic=False)
 
     def _join_gloo_group(self) -> None:
         """What rl_games' multi-GPU set-up does, on the CPU: ranks from torchrun, a gloo group, stats from rank 0."""
