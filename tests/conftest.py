@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,33 @@ def run_train(*overrides: str, cwd: Path, timeout: int = 600) -> subprocess.Comp
         [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *overrides],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+# runs a script as `python script args`, then writes which of $MODULES it had loaded by the time it exited
+_RUN_AND_LIST_MODULES = """
+import os, runpy, sys
+script, sys.argv = sys.argv[1], sys.argv[1:]
+try:
+    runpy.run_path(script, run_name="__main__")
+    code = 0
+except SystemExit as stop:
+    code = stop.code
+finally:
+    with open(os.environ["LOADED_OUT"], "w") as out:
+        out.write(",".join(name for name in os.environ["MODULES"].split(",") if name in sys.modules))
+sys.exit(code)
+"""
+
+
+def run_script_and_list_modules(script: str, *args: str, cwd: Path, modules: Sequence[str]) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """scripts/<script> as a user runs it, in `cwd`, and which of `modules` it had imported when it exited."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MODULES": ",".join(modules), "LOADED_OUT": str(cwd / ".loaded")}
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LIST_MODULES, str(REPO_ROOT / "scripts" / script), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    loaded = (cwd / ".loaded").read_text().split(",") if (cwd / ".loaded").exists() else ["<not written>"]
+    return result, [name for name in loaded if name]
 
 
 def step_graph_without_host_sync(env, steps: int) -> None:

@@ -1,12 +1,10 @@
 """The whole config is checked before anything is built: each wrong key or value is named, exit code 2."""
 
-import os
 import subprocess
-import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_script_and_list_modules
 
 from isaac_rl.rlgames.run_config import check_batch, check_run_config
 from isaac_rl.utils.config import apply_cpu_num_envs, compose_config, compose_reference
@@ -124,31 +122,10 @@ def test_without_cuda_a_big_task_starts_its_cpu_default_unless_the_user_chose():
 
 HEAVY = ("torch", "rl_games", "mujoco", "warp")
 
-# runs a script as `python script args`, then writes which heavy modules it had loaded by the time it exited
-_RUN_AND_REPORT_IMPORTS = """
-import os, runpy, sys
-script, sys.argv = sys.argv[1], sys.argv[1:]
-try:
-    runpy.run_path(script, run_name="__main__")
-    code = 0
-except SystemExit as stop:
-    code = stop.code
-finally:
-    with open(os.environ["LOADED_OUT"], "w") as out:
-        out.write(",".join(name for name in os.environ["HEAVY"].split(",") if name in sys.modules))
-sys.exit(code)
-"""
-
 
 def run_script(script: str, *args: str, cwd) -> tuple[subprocess.CompletedProcess, list[str]]:
     """scripts/<script> as a user runs it, and the heavy modules (torch, rl_games, mujoco, warp) it imported."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HEAVY": ",".join(HEAVY), "LOADED_OUT": str(cwd / ".loaded")}
-    result = subprocess.run(
-        [sys.executable, "-c", _RUN_AND_REPORT_IMPORTS, str(REPO_ROOT / "scripts" / script), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    loaded = (cwd / ".loaded").read_text().split(",") if (cwd / ".loaded").exists() else ["<not written>"]
-    return result, [name for name in loaded if name]
+    return run_script_and_list_modules(script, *args, cwd=cwd, modules=HEAVY)
 
 
 # Bad input a new user tries (issues 10 and 28): one line naming the key and what is accepted, exit code 2,

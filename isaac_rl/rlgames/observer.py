@@ -7,6 +7,8 @@ from collections import defaultdict
 import torch
 from rl_games.common.algo_observer import AlgoObserver
 
+from isaac_rl.utils.run_summary import format_duration
+
 
 class RLGPUAlgoObserver(AlgoObserver):
     """Logs `Episode/<key>` for every tensor a task puts in `extras['episode']`.
@@ -111,13 +113,3 @@ class RLGPUAlgoObserver(AlgoObserver):
         shown = [key for key in means if not key.startswith("rew_")] + terms[: self.EPOCH_LINE_TERMS]
         extras = "".join(f", {key} {means[key]:.3f}" for key in shown)
         return f"{progress}: {stats}, time {total_time:.1f}s{eta}, fps total {fps:.0f}, frames {frames}{extras}"
-
-
-def format_duration(seconds: float) -> str:
-    """`42s`, `3m05s`, `2h07m`."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from isaac_rl import CFG_ROOT
 from isaac_rl.rlgames.distributed import TORCHRUN_HINT
 from isaac_rl.utils import run_dirs
-from isaac_rl.utils.run_summary import RunResult
+from isaac_rl.utils.run_summary import RunResult, format_duration
 
 if TYPE_CHECKING:
     from isaac_rl.rlgames.interrupt import StopRequest
@@ -115,8 +115,6 @@ class EpochLine:
 
     def format(self, epoch: int, total_time: float, epoch_time: float, frames: int, epoch_frames: int,
                reward: float | None, length: float | None, means: dict[str, float]) -> str:  # fmt: skip
-        from isaac_rl.rlgames.observer import format_duration
-
         if self._first is None:
             self._first = (epoch, total_time)
         first_epoch, first_time = self._first

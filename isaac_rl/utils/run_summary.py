@@ -42,3 +42,13 @@ def play_line(result: RunResult, checkpoint: str | Path, run_dir: Path, seconds:
         trained += f", best mean episode reward {result.played_best_reward:.2f} in training"
     reward = f"mean episode reward {result.mean_reward:.2f}, mean episode length {result.mean_length:.1f}" if result.episodes else "no episode finished"
     return f"isaac_rl: played {result.episodes} episodes, {reward}; checkpoint {checkpoint} ({trained}), run {run_dir}, {seconds:.1f}s"
+
+
+def format_duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h07m`."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
