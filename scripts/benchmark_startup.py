@@ -285,6 +285,9 @@ def main() -> int:
         parser.error(f"unknown task(s) {', '.join(unknown)}; accepted: {', '.join(TASK_MAP)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    note = bytecode_note()
+    if note:
+        print(f"benchmark_startup: {note}", file=sys.stderr, flush=True)
     rows = []
     for task in tasks:
         for mode in args.modes:
@@ -300,7 +303,7 @@ def main() -> int:
     print(table)
     _write_csv(out / "startup.csv", rows, COLUMNS)
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    report = f"`{command}`\n\n{table}\n"
+    report = f"`{command}`\n\n{note + chr(10) * 2 if note else ''}{table}\n"
     failed = any(row.get("first_epoch_s") == "failed" for row in rows)
     if args.compile_pays:
         pays = []
@@ -318,6 +321,17 @@ def main() -> int:
     (out / "startup.md").write_text(report)
     print(f"benchmark_startup: wrote {out / 'startup.csv'} and {out / 'startup.md'}")
     return 1 if failed else 0
+
+
+def bytecode_note() -> str | None:
+    """Why the import columns may not be a normal install's: Python writes no byte-code caches in this environment."""
+    if not sys.flags.dont_write_bytecode or sys.pycache_prefix:
+        return None
+    # the GPU machines' image sets PYTHONDONTWRITEBYTECODE=1 and ships torch without __pycache__: every process then
+    # compiles each imported module's source (import torch 5.4 s, the rl_games launcher 18 s on an H200 machine)
+    return ("byte-code caching is off (PYTHONDONTWRITEBYTECODE): unless the installed packages carry their .pyc files, "
+            "each process compiles every imported module's source, so the import columns are not a normal install's; "
+            "unset it or set PYTHONPYCACHEPREFIX to a writable directory to measure with caches")  # fmt: skip
 
 
 def _write_csv(path: Path, rows: list[dict], columns: list[tuple[str, str]]) -> None:
