@@ -303,7 +303,8 @@ def main() -> int:
     print(table)
     _write_csv(out / "startup.csv", rows, COLUMNS)
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    report = f"`{command}`\n\n{note + chr(10) * 2 if note else ''}{table}\n"
+    preface = f"{note}\n\n" if note else ""
+    report = f"`{command}`\n\n{preface}{table}\n"
     failed = any(row.get("first_epoch_s") == "failed" for row in rows)
     if args.compile_pays:
         pays = []
