@@ -26,9 +26,10 @@ from isaac_rl.utils.run_dirs import newest_run_dir
 needs_hands = pytest.mark.skipif(importlib.util.find_spec("gymnasium_robotics") is None, reason='needs pip install -e ".[hands]"')
 
 BASE_CFG = OmegaConf.to_container(OmegaConf.load(CFG_ROOT / "task" / "ShadowHand.yaml"))
-# the cube dropped onto the palm and landing (0.2 s): MuJoCo Warp and C agree this long; after the fingers first
-# touch (capsule pairs) the two drift apart, as contact-rich scenes do
-AGREEMENT_STEPS = 12
+# the cube dropped onto the palm, landing and rocking on it (0.5 s): MuJoCo Warp and C agree this long (39 steps,
+# with both on MuJoCo's box-box collider; 14 steps when MuJoCo Warp took box-box pairs through its native CCD);
+# then the random actions' fingers reach the cube and the two drift apart, as contact-rich scenes do
+AGREEMENT_STEPS = 30
 AGREEMENT_TOLERANCE = 2e-3
 
 
@@ -311,8 +312,8 @@ def test_warp_and_mujoco_agree_on_the_hand_and_cube():
     reference = _rollout("mujoco", "cpu", start, own_seed=1)
     warp = _rollout("warp", "cpu", start, own_seed=2)
     torch.testing.assert_close(warp, reference, atol=AGREEMENT_TOLERANCE, rtol=0)
-    # the cube fell onto the palm meanwhile
-    assert reference[-1, :, 26].max() < hand_scene.CUBE_START[2] - 0.02
+    # the cube fell onto the palm meanwhile, in every env (the fingers toss it up again later)
+    assert reference[:, :, 26].amin(dim=0).max() < hand_scene.CUBE_START[2] - 0.02
 
 
 @needs_hands
