@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,25 @@ def run_train(*overrides: str, cwd: Path, timeout: int = 600) -> subprocess.Comp
         [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *overrides],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def checkpoint_training_time(path: Path) -> float:
+    """The seconds of training a checkpoint's run had behind it (rsl_rl keeps them in its `infos`)."""
+    from isaac_rl.rlgames.checkpoint import load_checkpoint
+    from isaac_rl.utils.run_summary import TRAINING_TIME_KEY
+
+    state = load_checkpoint(path)
+    return float(state.get(TRAINING_TIME_KEY, (state.get("infos") or {}).get(TRAINING_TIME_KEY, 0.0)))
+
+
+def assert_training_time_goes_on(before: float, saved_after: Path, resumed_stdout: str) -> None:
+    """A run resumed from a checkpoint with `before` seconds of training counts them: in its checkpoints and epoch lines."""
+    after = checkpoint_training_time(saved_after)
+    assert before > 0 and after > before, (before, after)
+    lines = re.findall(r"^epoch \d+/\d+: .*, time ([\d.]+)s \(([\d.]+)s in all\)", resumed_stdout, re.M)
+    assert lines, resumed_stdout[-2000:]
+    here, in_all = (float(value) for value in lines[-1])
+    assert in_all == pytest.approx(before + here, abs=0.11), (before, here, in_all)
 
 
 # runs a script as `python script args`, then writes which of $MODULES it had loaded by the time it exited

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_train
+from conftest import REPO_ROOT, assert_training_time_goes_on, checkpoint_training_time, run_train
 
 from isaac_rl.rlgames.checkpoint import atomic_torch_save, check_keep_checkpoints, load_checkpoint, newest_checkpoint, prune_checkpoints
 from isaac_rl.utils.run_dirs import newest_run_dir, run_dirs
@@ -48,6 +48,7 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(tmp_path):
     stopped_at = _epoch(newest_checkpoint(nn_dir))
     assert stopped_at == max(epochs.values()) >= 10
     frame = int(load_checkpoint(newest_checkpoint(nn_dir))["frame"])
+    trained_before = checkpoint_training_time(newest_checkpoint(nn_dir))  # before the resume rewrites the best
 
     resumed = run_train(*RUN, "resume=True", f"max_iterations={stopped_at + 4}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
@@ -57,8 +58,10 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(tmp_path):
     # the epoch counter and the tensorboard step (frames) go on from the checkpoint, not from 0
     assert printed[0] == (stopped_at + 1, frame + 32 * 16), printed[:3]
     assert printed[-1][0] == stopped_at + 4
-    assert list(nn_dir.glob(f"last_Cartpole_ep_{stopped_at + 4}_*.pth"))
+    final = list(nn_dir.glob(f"last_Cartpole_ep_{stopped_at + 4}_*.pth"))
+    assert final
     assert not list(nn_dir.glob(".*.tmp"))
+    assert_training_time_goes_on(trained_before, final[0], resumed.stdout)
 
 
 def test_resume_and_checkpoint_together_are_refused(tmp_path):

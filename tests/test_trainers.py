@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT, run_train
+from conftest import REPO_ROOT, assert_training_time_goes_on, checkpoint_training_time, run_train
 
 from isaac_rl import CFG_ROOT
 from isaac_rl.tasks import TASK_MAP
@@ -66,6 +66,8 @@ def test_resume_continues_from_the_newest_checkpoint(trained):
     assert resumed and resumed["epoch"] == "3" and resumed["here"] == "1", stdout[-2000:]
     # the best reward is the run's, the epochs before the resume included
     assert float(resumed["best"]) >= float(first["best"])
+    before = checkpoint_training_time(run / "nn" / "last_Cartpole_ep_2.pth")  # the resume leaves it as it was
+    assert_training_time_goes_on(before, run / "nn" / "last_Cartpole_ep_3.pth", stdout)
 
 
 def test_play_loads_the_checkpoint_and_plays_whole_episodes(trained):

@@ -32,6 +32,7 @@ import torch
 
 from isaac_rl.utils import run_dirs
 from isaac_rl.utils.run_dirs import newest_checkpoint  # noqa: F401  (part of this module's API: scripts, tests)
+from isaac_rl.utils.run_summary import TRAINING_TIME_KEY
 
 try:
     from numpy._core.multiarray import scalar as _numpy_scalar  # numpy >= 2
@@ -214,14 +215,31 @@ def check_keep_checkpoints(value: Any) -> int:
 class SafeCheckpointMixin:
     """Atomic `save`, pruning to the last `config['keep_checkpoints']` periodic files, a `restore`
     that continues training where it stopped (weights, normalisers, optimizer, learning rate, epoch,
-    frame (the tensorboard step) and the best reward so far), and a stop between epochs on SIGINT
-    or SIGTERM that saves first (`interrupt.py`)."""
+    frame (the tensorboard step), the best reward so far and the run's training time), and a stop
+    between epochs on SIGINT or SIGTERM that saves first (`interrupt.py`)."""
 
     config: dict[str, Any]
     nn_dir: str
     epoch_num: int
     _saved_epoch: int
     _saved_paths: set[str]  # the checkpoints written in epoch `_saved_epoch`
+    # seconds trained by the processes before this one (a resumed run's checkpoint), and by this one so far
+    training_time_before = 0.0
+    _training_time_here = 0.0
+
+    @property
+    def training_time(self) -> float:
+        """Seconds of training of the whole run up to the last epoch, resumes included (rl_games' clock: epochs only)."""
+        return self.training_time_before + self._training_time_here
+
+    def write_stats(self, total_time, *args, **kwargs):
+        # rl_games' own clock of this process, passed to the stats at every epoch's end, before its checkpoints
+        self._training_time_here = float(total_time)
+        return super().write_stats(total_time, *args, **kwargs)
+
+    def set_full_state_weights(self, weights: dict, set_epoch: bool = True) -> None:
+        super().set_full_state_weights(weights, set_epoch=set_epoch)
+        self.training_time_before = float(weights.get(TRAINING_TIME_KEY, 0.0))
 
     def save(self, fn: str) -> str:
         """Write the full training state to `fn` (made canonical, see `canonical_checkpoint_path`); returns the path."""
@@ -232,7 +250,7 @@ class SafeCheckpointMixin:
             self._saved_epoch, self._saved_paths = self.epoch_num, set()
         if path in self._saved_paths:
             return path
-        atomic_torch_save(self.get_full_state_weights(), path)
+        atomic_torch_save({**self.get_full_state_weights(), TRAINING_TIME_KEY: self.training_time}, path)
         self._saved_paths.add(path)
         if self.config.get("verbose", False):
             print(f"=> saved checkpoint '{path}'")

@@ -7,7 +7,7 @@ from collections import defaultdict
 import torch
 from rl_games.common.algo_observer import AlgoObserver
 
-from isaac_rl.utils.run_summary import format_duration
+from isaac_rl.utils.run_summary import format_duration, format_training_time
 
 
 class RLGPUAlgoObserver(AlgoObserver):
@@ -80,9 +80,10 @@ class RLGPUAlgoObserver(AlgoObserver):
         self._episodes_ended.zero_()
         self._per_episode.clear()
         if self.writer is not None:
+            run_time = getattr(self.algo, "training_time_before", 0.0) + total_time  # a resumed run's curves go on
             for key, value in means.items():
                 self.writer.add_scalar(f"Episode/{key}", value, frame)
-                self.writer.add_scalar(f"Episode/{key}/time", value, total_time)
+                self.writer.add_scalar(f"Episode/{key}/time", value, run_time)
         self._sums.clear()
         self._counts.clear()
         print(self._epoch_line(frame, epoch_num, total_time, means))
@@ -112,4 +113,5 @@ class RLGPUAlgoObserver(AlgoObserver):
         terms = sorted((key for key in means if key.startswith("rew_")), key=lambda key: -abs(means[key]))
         shown = [key for key in means if not key.startswith("rew_")] + terms[: self.EPOCH_LINE_TERMS]
         extras = "".join(f", {key} {means[key]:.3f}" for key in shown)
-        return f"{progress}: {stats}, time {total_time:.1f}s{eta}, fps total {fps:.0f}, frames {frames}{extras}"
+        time = format_training_time(total_time, getattr(algo, "training_time_before", 0.0))
+        return f"{progress}: {stats}, time {time}{eta}, fps total {fps:.0f}, frames {frames}{extras}"

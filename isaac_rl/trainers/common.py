@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from isaac_rl import CFG_ROOT
 from isaac_rl.rlgames.distributed import TORCHRUN_HINT
 from isaac_rl.utils import run_dirs
-from isaac_rl.utils.run_summary import RunResult, format_duration
+from isaac_rl.utils.run_summary import RunResult, format_duration, format_training_time
 
 if TYPE_CHECKING:
     from isaac_rl.rlgames.interrupt import StopRequest
@@ -111,6 +111,7 @@ class EpochLine:
 
     def __init__(self, max_epochs: int) -> None:
         self.max_epochs = max_epochs
+        self.time_before = 0.0  # seconds trained before this process (a resumed run's checkpoint: TRAINING_TIME_KEY)
         self._first: tuple[int, float] | None = None
 
     def format(self, epoch: int, total_time: float, epoch_time: float, frames: int, epoch_frames: int,
@@ -125,7 +126,8 @@ class EpochLine:
         eta = format_duration(per_epoch * max(self.max_epochs - epoch, 0))
         extras = "".join(f", {key} {value:.3f}" for key, value in means.items())
         fps = epoch_frames / max(epoch_time, 1e-9)
-        return f"epoch {epoch}/{self.max_epochs}: {stats}, time {total_time:.1f}s, ETA {eta}, fps total {fps:.0f}, frames {frames}{extras}"
+        time = format_training_time(total_time, self.time_before)
+        return f"epoch {epoch}/{self.max_epochs}: {stats}, time {time}, ETA {eta}, fps total {fps:.0f}, frames {frames}{extras}"
 
 
 def build_task(cfg: DictConfig, device: str | None = None):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 
 from isaac_rl.trainers.common import DeployedPolicy, EpisodeStats, EpochLine, mean_or_none, save_checkpoint, stop_after_epoch
-from isaac_rl.utils.run_summary import RunResult
+from isaac_rl.utils.run_summary import TRAINING_TIME_KEY, RunResult
 
 if TYPE_CHECKING:
     from isaac_rl.rlgames.interrupt import StopRequest
@@ -157,7 +157,10 @@ def _runner_class():
                 return  # rsl_rl's final save repeats the last periodic one
             state = self.alg.save()
             state["iter"] = self.current_learning_iteration
-            state["infos"] = {"env_state": self.env.task.get_env_state(), "best_reward": self.logger.best_reward}
+            state["infos"] = {
+                "env_state": self.env.task.get_env_state(), "best_reward": self.logger.best_reward,
+                TRAINING_TIME_KEY: self.logger.epoch_line.time_before + self.logger.tot_time,
+            }  # fmt: skip
             epoch = self.current_learning_iteration + 1
             self.last_checkpoint = save_checkpoint(state, self.nn_dir, self.task_name, epoch, self.keep_checkpoints, self.verbose)
             self._saved_iteration = self.current_learning_iteration
@@ -177,6 +180,7 @@ def _runner_class():
             if infos.get("env_state") is not None:
                 self.env.task.set_env_state(infos["env_state"])
             self.logger.best_reward = infos.get("best_reward")
+            self.logger.epoch_line.time_before = float(infos.get(TRAINING_TIME_KEY, 0.0))
             return state.get("infos")
 
     return TaskRunner

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from isaac_rl.trainers.common import DeployedPolicy, EpisodeStats, EpochLine, save_checkpoint, stop_after_epoch
-from isaac_rl.utils.run_summary import RunResult
+from isaac_rl.utils.run_summary import TRAINING_TIME_KEY, RunResult
 
 if TYPE_CHECKING:
     from isaac_rl.rlgames.interrupt import StopRequest
@@ -154,6 +154,7 @@ def _ppo_class():
                 return
             state = {name: self._get_internal_value(module) for name, module in self.checkpoint_modules.items()}
             state.update(epoch=epoch, env_state=self.task.get_env_state(), best_reward=self.best_reward)
+            state[TRAINING_TIME_KEY] = self._epoch_line.time_before + (time.perf_counter() - self._start)
             self.last_checkpoint = save_checkpoint(state, self.run_dir / "nn", self.task.cfg["name"], epoch, self.keep_checkpoints, self.verbose)
             self._saved_epoch = epoch
 
@@ -267,6 +268,8 @@ def train(task, agent_cfg: dict[str, Any], run_dir: Path | None, checkpoint: str
     agent.run_dir, agent.task, agent.episode_stats = run_dir, task, env.episode_stats
     agent.keep_checkpoints, agent.epoch_offset, agent.max_epochs = keep_checkpoints, done, total
     agent._epoch_line, agent.stop, agent.verbose, agent.world_size = EpochLine(total), stop, verbose, _world_size()
+    if state is not None:
+        agent._epoch_line.time_before = float(state.get(TRAINING_TIME_KEY, 0.0))
     runner.run("train")
     if run_dir is not None:
         agent.write_checkpoint(timestep=(total - done) * rollouts, timesteps=(total - done) * rollouts)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# a checkpoint's seconds of training of its whole run (every process, resumes included; each trainer's own clock)
+TRAINING_TIME_KEY = "training_time"
+
 
 @dataclass
 class RunResult:
@@ -52,3 +55,8 @@ def format_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def format_training_time(seconds_here: float, seconds_before: float = 0.0) -> str:
+    """An epoch line's time: `12.3s`, or in a resumed run `12.3s (512.3s in all)`, this process's and the whole run's."""
+    return f"{seconds_here:.1f}s" + (f" ({seconds_before + seconds_here:.1f}s in all)" if seconds_before > 0 else "")
