@@ -114,8 +114,8 @@ def _primitive_collisions_only(spec: mujoco.MjSpec) -> None:
     """No convex (GJK/EPA) collisions: every colliding pair gets MuJoCo's primitive collider on both backends.
 
     MuJoCo Warp sends box-box pairs (cube on palm) and the forearm's mesh through its native CCD, whose kernels
-    are among the largest to compile and the slowest to run, and which MuJoCo C's box-box collider does not match:
-    the two backends agreed on the cube's landing for 14 steps, against 39 with this (tests/test_shadow_hand.py).
+    are among the largest to compile and cost step time (docs/hands.md), and which MuJoCo C's box-box collider does
+    not match: the two backends agreed on the cube's landing for 14 steps, against 39 with this (tests/test_shadow_hand.py).
     The forearm keeps its place and extent as the box fitted to its convex mesh's bounding box.
     """
     spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_NATIVECCD  # MuJoCo Warp: box-box by its box collider
