@@ -83,8 +83,9 @@ def test_sigterm_saves_and_exits_143_and_a_second_signal_exits_at_once(tmp_path)
     match = STOPPED.match(stdout.strip().splitlines()[-1])
     assert match and match.group(1) == "SIGTERM" and (tmp_path / match.group(3)).is_file(), stdout[-2000:]
 
-    # epochs of seconds, so that both signals land inside one: the second does not wait for its end
-    twice = start_training(tmp_path, "task=Cartpole", "num_envs=256", "train.params.config.horizon_length=128", "max_iterations=100000")
+    # epochs of seconds (262144 frames: about 5 s on a 2-core machine), so that both signals, 0.2 s apart, land inside one
+    # and the second does not wait for its end (with 128 steps an epoch took 0.5 s and the run sometimes ended first)
+    twice = start_training(tmp_path, "task=Cartpole", "num_envs=256", "train.params.config.horizon_length=1024", "max_iterations=100000")
     lines = []
     for line in twice.stdout:
         lines.append(line)
