@@ -91,6 +91,13 @@ def test_rows_get_harder_and_columns_follow_the_proportions():
     assert heights.shape == (4 * 80 + 2 * border, 10 * 80 + 2 * border)
 
 
+def test_equal_shares_get_equal_columns_whatever_the_float_sums():
+    # 0.2 + 0.2 + 0.2 is 0.6000000000000001 in floats: column 12 of 20 (0.6) must still start the fourth kind
+    config = TerrainConfig(num_terrains=20, proportions=(0.2, 0.2, 0.2, 0.2, 0.2))
+    kinds = [column_kind(j, config) for j in range(20)]
+    assert all(kinds.count(kind) == 4 for kind in config.kinds[:5]), kinds
+
+
 def test_stepping_stones_take_what_the_proportions_leave():
     config = TerrainConfig(num_levels=2, num_terrains=4, border_size=1.0, proportions=(0.5,))
     terrain = generate_terrain(config)

@@ -100,7 +100,8 @@ def column_kind(column: int, config: TerrainConfig) -> str:
     """The tile kind of column `column`: where column / num_terrains falls in the cumulative proportions."""
     choice = column / config.num_terrains
     for kind, bound in zip(config.kinds, np.cumsum(config.proportions)):
-        if choice < bound:
+        # a bound the float sum puts just above a column's start (0.2 x 3 = 0.6000000000000001) does not take it
+        if choice < bound - 1e-9:
             return kind
     return config.kinds[-1]
 
