@@ -10,9 +10,11 @@ noisy, for nothing.
 
 The composition (MjSpec) keeps the hand's joints, tendons, contact pairs and
 actuators as they are, drops its sensors (joint positions duplicate qpos,
-touch sensors go unused), moves its mount so that OpenAI's cube spot lies at
-`CUBE_START`, and adds this project's parts:
-- `cube`: a free 5 cm box (OpenAI's size and density) that collides with the hand;
+touch sensors go unused), makes the hand weightless (gravity compensation on
+its bodies: IsaacGymEnvs loads it with `disable_gravity`), moves its mount so
+that OpenAI's cube spot lies at `CUBE_START`, and adds this project's parts:
+- `cube`: a free 5 cm box (OpenAI's size and density) that collides with the hand, its spin damped at Isaac
+  Gym's default rate (IsaacGymEnvs' cube keeps it: `CUBE_ANGULAR_DAMPING`);
 - `goal`: a free, translucent cube showing the goal orientation beyond the
   fingertips; it collides with nothing and gravity compensation holds it in place;
 - optionally force and torque sensors at the five fingertips (`<finger>_force`,
@@ -41,6 +43,9 @@ _CUBE_FROM_MOUNT = (0.0, -0.38, 0.05)
 CUBE_START = (0.0, 0.0, 0.5)
 CUBE_HALF_SIZE = 0.025
 CUBE_DENSITY = 567.0
+# 1/s: the decay rate of the cube's spin, Isaac Gym's default angular damping for rigid bodies, which IsaacGymEnvs'
+# cube keeps (its hand sets its own); MuJoCo damps the free joint's angular velocity by damping / inertia
+CUBE_ANGULAR_DAMPING = 0.5
 # the goal cube is drawn here, beyond the fingertips (IsaacGymEnvs draws it beside the hand)
 GOAL_MARKER_OFFSET = (0.1, -0.2, 0.06)
 # the hand's one mesh collider (cube against forearm); collides as a box (_primitive_collisions_only)
@@ -81,6 +86,9 @@ def shadow_hand_scene(
     for sensor in list(spec.sensors):
         spec.delete(sensor)
     spec.body("robot0:hand mount").pos = [c - o for c, o in zip(CUBE_START, _CUBE_FROM_MOUNT)]
+    for body in spec.bodies:
+        if body.name.startswith("robot0:"):
+            body.gravcomp = 1.0
     spec.option.iterations = iterations
     spec.option.ls_iterations = ls_iterations
     spec.option.cone = CONES[cone]
@@ -91,7 +99,10 @@ def shadow_hand_scene(
     world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1, 1, 0.1], rgba=[0.25, 0.3, 0.35, 1], contype=0, conaffinity=0)
     world.add_light(name="top", pos=[0, 0, 2], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, diffuse=[0.8, 0.8, 0.8])
     cube = world.add_body(name="cube", pos=list(CUBE_START))
-    cube.add_freejoint(name="cube")
+    cube_joint = cube.add_freejoint(name="cube")
+    cube_inertia = CUBE_DENSITY * (2 * CUBE_HALF_SIZE) ** 5 / 6  # a solid cube's, about any axis through its centre
+    # the same damping slows the cube's translation by 2e-4 per second: nothing
+    cube_joint.damping = [CUBE_ANGULAR_DAMPING * cube_inertia, 0.0, 0.0]
     cube.add_geom(name="cube", type=mujoco.mjtGeom.mjGEOM_BOX, size=[CUBE_HALF_SIZE] * 3, density=CUBE_DENSITY, condim=4, rgba=[0.9, 0.55, 0.2, 1])
     _add_face_markers(cube, alpha=1.0)
     goal = world.add_body(name="goal", pos=[c + o for c, o in zip(CUBE_START, GOAL_MARKER_OFFSET)], gravcomp=1.0)
@@ -115,7 +126,8 @@ def _primitive_collisions_only(spec: mujoco.MjSpec) -> None:
 
     MuJoCo Warp sends box-box pairs (cube on palm) and the forearm's mesh through its native CCD, whose kernels
     are among the largest to compile and cost step time (docs/hands.md), and which MuJoCo C's box-box collider does
-    not match: the two backends agreed on the cube's landing for 14 steps, against 39 with this (tests/test_shadow_hand.py).
+    not match: the two backends agreed on the cube's landing for 14 steps, against 39 with this (tests/test_shadow_hand.py;
+    27 since the hand is weightless).
     The forearm keeps its place and extent as the box fitted to its convex mesh's bounding box.
     """
     spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_NATIVECCD  # MuJoCo Warp: box-box by its box collider

@@ -37,10 +37,12 @@ their range, the cube dropped above the palm (resetPositionNoise) in a random
 orientation, a new goal orientation.
 Pushes (`forceScale` > 0, IsaacGymEnvs' random forces): each env pushes the
 cube with its own probability per step, drawn log-uniformly from
-`forceProbRange`; a push is forceScale x the cube's mass x N(0, 1) per axis
-(N, world frame), held on the cube until the next one and decaying each
-env step by forceDecay ** (sim.dt / forceDecayInterval), as IsaacGymEnvs
-decays it (by one sim.dt per env step, whatever controlFrequencyInv).
+`forceProbRange` at every reset; a push is forceScale x the cube's mass x
+N(0, 1) per axis (N, in the cube's frame: it turns with the cube, as
+IsaacGymEnvs applies it in LOCAL_SPACE), held on the cube until the next one
+and decaying each env step by forceDecay ** (sim.dt / forceDecayInterval), as
+IsaacGymEnvs decays it (by one sim.dt per env step, whatever
+controlFrequencyInv); a reset clears it.
 `resetTime` > 0 sets the episode length in seconds (ShadowHandOpenAI_FF's 8 s).
 """
 
@@ -55,7 +57,7 @@ from isaac_rl.sim.shadow_hand import FINGERTIP_BODIES, FINGERTIP_SENSORS, shadow
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.tasks.base.rewards import RewardFunction, RewardTerms
 from isaac_rl.tasks.base.vec_task import VecTask
-from isaac_rl.utils.torch_math import quat_conjugate, quat_from_angle_axis, quat_mul, scale_to_unit
+from isaac_rl.utils.torch_math import quat_conjugate, quat_from_angle_axis, quat_mul, quat_rotate, scale_to_unit
 
 NUM_DOFS = 24
 NUM_ACTIONS = 20
@@ -164,8 +166,9 @@ class ShadowHand(VecTask):
         self.y_axis = torch.tensor([0.0, 1.0, 0.0], device=dev).expand(n, 3)
         self.cube_body = self.scene.body_ids("cube")[0]
         self.cube_push_scale = self.force_scale * float(self.sim.info.body_mass[self.cube_body])
-        low, high = (math.log(float(p)) for p in env["forceProbRange"])  # each env's push probability, log-uniform
-        self.push_prob = torch.exp(low + (high - low) * torch.rand(n, device=dev))
+        # each env's push probability, log-uniform in forceProbRange (drawn again at each reset), and its push (cube frame)
+        self.log_push_prob_range = tuple(math.log(float(p)) for p in env["forceProbRange"])
+        self.push_prob = self.draw_push_prob()
         self.cube_push = torch.zeros((n, 3), device=dev)
 
         self.actions = torch.zeros((n, NUM_ACTIONS), device=dev)
@@ -231,7 +234,11 @@ class ShadowHand(VecTask):
         new_push = torch.rand(self.num_envs, device=self.device) < self.push_prob
         fresh = self.cube_push_scale * torch.randn((self.num_envs, 3), device=self.device)
         self.cube_push.copy_(torch.where(new_push[:, None], fresh, self.force_decay * self.cube_push))
-        self.sim.scene.xfrc_applied[:, self.cube_body, 0:3] = self.cube_push
+        self.sim.scene.xfrc_applied[:, self.cube_body, 0:3] = quat_rotate(self.object_state[:, 3:7], self.cube_push)
+
+    def draw_push_prob(self) -> torch.Tensor:
+        low, high = self.log_push_prob_range
+        return torch.exp(low + (high - low) * torch.rand(self.num_envs, device=self.device))
 
     # -- state, observations, reward -----------------------------------------
     @property
@@ -267,12 +274,15 @@ class ShadowHand(VecTask):
     def compute_reward(self) -> None:
         self.goal_reached.copy_(self.rot_dist <= self.success_tolerance)
         self.fallen.copy_(self.goal_dist >= self.fall_distance)
+        if self.max_consecutive_successes > 0:
+            # each goal restarts the time limit before the time-out is judged (and paid for), as IsaacGymEnvs: a goal
+            # reached at the last step goes on; the episode ends after the last goal
+            self.progress_buf.masked_fill_(self.goal_reached, 0)
+            self._mark_time_outs()
         self.rew_buf[:] = self.rewards.compute(self)
         self.successes += self.goal_reached.float()
         done = self.fallen
         if self.max_consecutive_successes > 0:
-            # each goal restarts the time limit; the episode ends after the last one
-            self.progress_buf.masked_fill_(self.goal_reached, 0)
             done = done | (self.successes >= self.max_consecutive_successes)
         self.reset_buf[:] = done.long()
         self.consecutive_successes.copy_(
@@ -307,6 +317,9 @@ class ShadowHand(VecTask):
         cube[:, 3:7] = random_orientation(self.x_axis, self.y_axis)
         cube[:, 7:13] = 0.0
         self.scene.write_root_state(env_mask, "cube", cube[:, None])
+        if self.force_scale > 0.0:  # no push carried into the new episode, and a new chance of one
+            self.cube_push.masked_fill_(env_mask[:, None], 0.0)
+            self.push_prob.copy_(torch.where(env_mask, self.draw_push_prob(), self.push_prob))
         # a new goal: update_state, which follows every reset, draws it with those of the goals reached
         self.goal_reached.masked_fill_(env_mask, True)
         self.successes.masked_fill_(env_mask, 0.0)
