@@ -79,7 +79,7 @@ def test_curriculum_promotes_an_env_that_walked_off_its_tile_and_demotes_one_tha
     task.sim.scene.write_root_state(torch.tensor([True, False, False]), "base", state)
     task.commands[1, :2] = torch.tensor([1.0, 0.0])  # env 1 was asked for 1 m/s but stayed put: demoted
     task.commands[2, :2] = 0.0  # env 2 was asked to stand and did: it stays
-    task.reset_buf[:] = 1
+    task.progress_buf[:] = task.max_episode_length - 2  # the next step is the episodes' last
     task.step(torch.zeros(3, 12))
     assert task.terrain_levels.tolist() == [1, 1, 1]
     assert task.env_origins[0].tolist() == task.tile_origins[1, task.terrain_types[0]].tolist()

@@ -111,12 +111,12 @@ def test_joint_deviation_and_soft_joint_limits():
 # -- the tasks ---------------------------------------------------------------------
 
 
-def test_biped_flat_steps_observes_215_and_a_fall_costs_the_termination_penalty():
+def test_biped_flat_steps_observes_262_and_a_fall_costs_the_termination_penalty():
     env = make_biped(num_envs=2, pushRobots=False)
-    assert env.num_observations == 215 and env.num_actions == 21
+    assert env.num_observations == 262 and env.num_actions == 21
     assert env.sim.mj_model.nhfield == 0  # the floor plane stands for the level map
     obs = env.reset()["obs"]
-    assert obs.shape == (2, 215) and torch.isfinite(obs).all()
+    assert obs.shape == (2, 262) and torch.isfinite(obs).all()
     # every action at -1: the PD targets fold the robot; the fall ends the episode with -200 x dt
     fallen_reward = None
     for _ in range(150):
@@ -160,18 +160,21 @@ def test_an_episode_ends_on_the_last_step_of_its_second_command_not_on_a_fresh_d
         progress.append(env.progress_buf.clone())
         resets.append(reset.bool())
     drawn_at = [int(progress[i + 1][0]) for i in range(32) if not torch.equal(commands[i], commands[i + 1])]
-    # new commands at the reset (progress 0) and 10 steps later only: each held for 10 steps, the last one to the time-out
-    assert drawn_at == [10, 0, 10], drawn_at
-    ends = [int(progress[i + 1][0]) for i in range(32) if resets[i].all()]
-    assert ends == [env.max_episode_length - 1]
+    # new commands at the reset (progress 0, reset within the step: legged_gym's order) and at the step of progress 11,
+    # after the 10 steps (progress 1-10) of the first: the second holds to the time-out, which draws nothing
+    assert drawn_at == [11, 0, 11], drawn_at
+    # the episode's last step (progress max - 1, a time-out) ended it; reset within that step, it returned progress 0
+    done_steps = [i for i in range(32) if resets[i].all()]
+    assert [int(progress[i][0]) + 1 for i in done_steps] == [env.max_episode_length - 1]
+    assert int(progress[done_steps[0] + 1][0]) == 0
 
 
 def test_biped_terrain_starts_on_the_curriculum_and_scans_the_ground():
     env = make_biped("BipedTerrain", num_envs=4)
     env.reset()
     obs, *_ = env.step(torch.zeros(4, 21))
-    assert obs["obs"].shape == (4, 215)
-    assert (env.terrain_levels == 0).all() and env.terrain.config.num_levels == 10
+    assert obs["obs"].shape == (4, 262)
+    assert (env.terrain_levels <= 5).all() and env.terrain.config.num_levels == 10  # maxInitMapLevel 5, Isaac Lab's
     assert env.sim.mj_model.nhfield > 0
     # the heights are read around each pelvis: ground well below it
     assert ((env.root_pos[:, 2:3] - env.measured_heights) > 0.6).all()

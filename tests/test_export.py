@@ -20,14 +20,21 @@ TINY_AMP = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=[("Cartpole", ["num_envs=16", "max_iterations=2"]), ("HumanoidAMP", ["num_envs=4", "max_iterations=1", *TINY_AMP])], ids=["Cartpole", "HumanoidAMP"])
+UNCLIPPED = ["num_envs=16", "max_iterations=2", "+train.params.config.clip_actions=False"]  # BipedTerrain's setting
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("Cartpole", ["num_envs=16", "max_iterations=2"]), ("Cartpole", UNCLIPPED), ("HumanoidAMP", ["num_envs=4", "max_iterations=1", *TINY_AMP])],
+    ids=["Cartpole", "Cartpole-unclipped", "HumanoidAMP"],
+)
 def exported(request, tmp_path_factory):
     task, overrides = request.param
     cwd = tmp_path_factory.mktemp(task)
     trained = run_train(f"task={task}", *overrides, cwd=cwd)
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
     checkpoint = sorted((newest_run_dir(cwd / "runs" / task) / "nn").glob("*.pth"))[-1]
-    net = [o for o in overrides if o.startswith("train.params.network")]
+    net = [o for o in overrides if o.lstrip("+").startswith("train.params")]  # what the player must be built with
     result = subprocess.run(
         [sys.executable, str(SCRIPT), f"task={task}", f"checkpoint={checkpoint}", *net], cwd=cwd, capture_output=True, text=True, timeout=300
     )
@@ -56,7 +63,8 @@ def test_the_exported_files_act_like_the_players_deterministic_policy(exported):
     from_script = torch.jit.load(str(checkpoint.parent / "policy.pt"))(observations)
     assert torch.allclose(from_onnx, expected, atol=1e-5), (from_onnx - expected).abs().max()
     assert torch.allclose(from_script, expected, atol=1e-6)
-    assert actor_of(player)(observations).shape == (8, task.num_actions)
+    actor = actor_of(player)
+    assert actor(observations).shape == (8, task.num_actions) and actor.clip_actions == player.clip_actions
 
 
 def test_a_missing_checkpoint_exits_2(tmp_path):

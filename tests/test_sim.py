@@ -52,6 +52,24 @@ def test_reset_of_some_envs_leaves_the_others_untouched(backend, device):
     assert (sim.root_pos[~mask, 2] < before_qpos[~mask, 2]).all()
 
 
+@pytest.mark.parametrize("backend,device", BACKENDS)
+def test_a_reset_leaves_no_contact_force_of_the_state_before_it(backend, device):
+    # a task that ends episodes on contact reads the forces right after a reset: the old ones would end the new episode
+    sim = Simulation(BOXES, num_envs=2, device=device, substeps=4, backend=backend, contact_forces=True)
+    resting = sim.default_qpos.repeat(2, 1)
+    resting[:, 2] = 0.1  # the box on the floor
+    sim.reset_envs(torch.ones(2, dtype=torch.bool), resting, torch.zeros_like(sim.qvel))
+    for _ in range(5):
+        sim.step()
+    box_force = sim.scene.body_contact_forces("box")[:, 0]
+    assert (box_force[:, 2] > 5.0).all()  # the floor holds the 1 kg box up
+    high = sim.default_qpos.repeat(2, 1)
+    sim.reset_envs(torch.tensor([True, False]), high, torch.zeros_like(sim.qvel))
+    after = sim.scene.body_contact_forces("box")[:, 0]
+    assert (after[0] == 0).all()
+    torch.testing.assert_close(after[1], box_force[1])
+
+
 def test_root_angular_velocity_is_reported_in_the_world_frame():
     sim = Simulation(BOXES, num_envs=1, device="cpu", backend="mujoco")
     qpos = sim.default_qpos.repeat(1, 1)

@@ -2,8 +2,8 @@
 
 The exported module takes raw observations (num, obs_dim) and returns the
 deterministic action the rl_games player takes (the actor's mean, clipped to
-the action space): the observation normaliser is inside, so a deployment needs
-nothing else. onnx and onnxruntime are optional (`pip install -e ".[export]"`).
+the action space unless the train config's `clip_actions` is False): the
+observation normaliser is inside, so a deployment needs nothing else. onnx and onnxruntime are optional (`pip install -e ".[export]"`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ from omegaconf import DictConfig, OmegaConf
 class DeterministicActor(torch.nn.Module):
     """Observation normalisation, the actor, and rl_games players' action clipping, as one module."""
 
-    def __init__(self, model: torch.nn.Module, num_observations: int, action_low: torch.Tensor, action_high: torch.Tensor) -> None:
+    def __init__(
+        self, model: torch.nn.Module, num_observations: int, action_low: torch.Tensor, action_high: torch.Tensor, clip_actions: bool = True
+    ) -> None:
+        """`clip_actions`: the train config's (rl_games' default True); False hands the actor's mean on as it is,
+        as the player does, and the task clips it at its clipActions."""
         super().__init__()
+        self.clip_actions = clip_actions
         self.actor = model.a2c_network
         # rl_games' RunningMeanStd in eval mode, restated: it is a TorchScript module, which torch.jit.trace
         # cannot follow from inside another trace. The tests compare against the player's own actions.
@@ -35,6 +40,8 @@ class DeterministicActor(torch.nn.Module):
         if self.normalize:
             observations = torch.clamp((observations - self.obs_mean) / self.obs_std, -5.0, 5.0)
         mu = self.actor({"obs": observations})[0]
+        if not self.clip_actions:
+            return mu
         # rl_games' players: rescale_actions(low, high, clamp(mu, -1, 1))
         return self.action_low + (torch.clamp(mu, -1.0, 1.0) + 1.0) * 0.5 * (self.action_high - self.action_low)
 
@@ -44,7 +51,8 @@ def actor_of(player) -> DeterministicActor:
     if not hasattr(player, "actions_low"):
         raise ValueError("only continuous-action policies export (the player has no action bounds)")
     player.model.eval()
-    return DeterministicActor(player.model, player.obs_shape[0], player.actions_low.cpu(), player.actions_high.cpu()).cpu().eval()
+    actor = DeterministicActor(player.model, player.obs_shape[0], player.actions_low.cpu(), player.actions_high.cpu(), player.clip_actions)
+    return actor.cpu().eval()
 
 
 def load_player(cfg: DictConfig, device: str = "cpu"):

@@ -53,8 +53,11 @@ CAPACITY_OVERFLOW_BITS = int(
     mjw.OverflowType.ALL & ~(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS | mjw.OverflowType.HFIELD)
 )
 
-# Per-world inputs that a reset clears, beside qpos/qvel which it sets.
-CLEARED_ON_RESET = ("ctrl", "act", "qacc_warmstart", "qfrc_applied", "xfrc_applied")
+# What a reset clears per world, beside qpos/qvel which it sets: the inputs, and the contact forces of the state
+# before it (cfrc_ext, which MuJoCo C's reset leaves at 0 too: no physics step has run since). Kept, they made a
+# task that ends an episode on a body's contact end the next episode at its first step (AnymalTerrain: a fall
+# reset the robot twice, and the second reset demoted it again).
+CLEARED_ON_RESET = ("ctrl", "act", "qacc_warmstart", "qfrc_applied", "xfrc_applied", "cfrc_ext")
 
 # What mjw.kinematics reads (Data, then the Model's float arrays: events may write those per env) and writes.
 KINEMATICS_DATA_READS = ("qpos", "mocap_pos", "mocap_quat")

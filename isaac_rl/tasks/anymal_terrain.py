@@ -25,13 +25,18 @@ for feet air time on touchdown; each term's episode sum is logged
 after episodeLength_s. Every pushInterval_s all robots are pushed: their
 base gets a random horizontal velocity in +-1 m/s.
 
+Each step resets the envs that are done within it (`reset_in_same_step`), as
+IsaacGymEnvs' AnymalTerrain does.
+
 Deviations from IsaacGymEnvs: the ground is MuJoCo heightfields (pieces of
 the one grid) rather than a triangle mesh, so stair risers are one-sample
 ramps rather than vertical; joint positions are observed relative to the standing pose
 (as legged_gym; IsaacGymEnvs observes them raw here); the height scan
 interpolates the grid bilinearly; the model's actuators keep kp 85 (Anymal's)
 where IsaacGymEnvs' terrain task uses 80; envs that pass the top row go to a
-random row (legged_gym) instead of row 0.
+random row (legged_gym) instead of row 0; actions are clipped at +-1
+(`clipActions`, and rl_games' default `clip_actions`) where IsaacGymEnvs'
+are not.
 """
 
 from __future__ import annotations
@@ -71,6 +76,9 @@ REWARD_TERMS = {
 
 class AnymalTerrain(LeggedTask):
     video_camera = {"distance": 3.0, "azimuth": 150.0, "elevation": -25.0}
+    # IsaacGymEnvs' AnymalTerrain (as legged_gym and Isaac Lab) resets the envs that are done within the step: the
+    # observation returned with a done flag is the new episode's first, and no action is spent on a fallen robot
+    reset_in_same_step = True
     joints = JOINTS
     reward_terms = REWARD_TERMS
     # what another robot on this terrain (BipedTerrain) replaces: feet, bodies whose
@@ -156,8 +164,8 @@ class AnymalTerrain(LeggedTask):
         self.last_dof_vel.copy_(self.sim.dof_vel)
 
     # -- observations and rewards out ----------------------------------------
-    def update_state(self) -> None:
-        super().update_state()
+    def refresh_state(self) -> None:
+        super().refresh_state()
         self.measured_heights[:] = self.height_scan.scan(self.sim.root_pos, self.sim.root_quat)
 
     def compute_reward(self) -> None:

@@ -10,9 +10,10 @@ BipedTerrain on the map's ten levels of slopes, stairs and obstacles.
 Commands: forward and sideways velocity and a yaw rate (BipedFlat) or a
 heading (BipedTerrain), drawn when an episode starts and every
 resampleInterval_s.
-Observations (215): base velocities, gravity, command, joint positions from
-the standing pose and velocities (75 - 21), 140 ground heights around the
-pelvis, the last actions (21). Actions (21): PD targets, standing pose +
+Observations (262): base velocities, gravity, command, joint positions from
+the standing pose and velocities (75 - 21), 187 ground heights around the
+pelvis (Isaac Lab's grid: 1.6 m x 1.0 m every 0.1 m, under the feet too), the
+last actions (21). Actions (21): PD targets, standing pose +
 actionScale x action.
 Reward, per second (each term x dt), not clipped at 0 (as Isaac Lab;
 `onlyPositiveRewards: true` clips it as legged_gym does): Isaac
@@ -44,6 +45,7 @@ from isaac_rl.sim import Simulation
 from isaac_rl.tasks.anymal_terrain import AnymalTerrain
 from isaac_rl.tasks.base import locomotion
 from isaac_rl.tasks.base.commands import VelocityCommands
+from isaac_rl.terrain import GRID_SCAN_X, GRID_SCAN_Y
 
 SIDES = ("left", "right")
 LEG_JOINTS = ("hip_yaw", "hip_roll", "hip_pitch", "knee", "ankle_pitch", "ankle_roll")
@@ -132,6 +134,7 @@ class Biped(AnymalTerrain):
     feet = FEET
     knees = ()
     base_body = "pelvis"
+    scan_x, scan_y = GRID_SCAN_X, GRID_SCAN_Y
 
     def __init__(self, cfg, rl_device, sim_device, graphics_device_id, headless, virtual_screen_capture=False, force_render=False):
         env = cfg["env"]

@@ -18,6 +18,10 @@ from isaac_rl.utils.torch_math import quat_rotate
 # IsaacGymEnvs' AnymalTerrain scan: a 1.6 m x 1 m grid around the base without its centre lines (14 x 10 = 140 points)
 ANYMAL_SCAN_X = tuple(0.1 * k for k in (-8, -7, -6, -5, -4, -3, -2, 2, 3, 4, 5, 6, 7, 8))
 ANYMAL_SCAN_Y = tuple(0.1 * k for k in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5))
+# Isaac Lab's locomotion height scanner: a 1.6 m x 1.0 m grid every 0.1 m, the middle included (where a biped's feet
+# are; the quadruped's grid above leaves out a 0.4 m band under the base)
+GRID_SCAN_X = tuple(0.1 * k for k in range(-8, 9))
+GRID_SCAN_Y = tuple(0.1 * k for k in range(-5, 6))
 
 
 class HeightScan:

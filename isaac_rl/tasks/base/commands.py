@@ -98,11 +98,19 @@ class VelocityCommands:
 
         `base_quat` (num_envs, 4), the base orientation, is needed with heading control only.
         """
+        self.advance()
+        self.steer(base_quat)
+
+    def advance(self) -> None:
+        """The step's tick of the resampling clock (once per step): envs whose interval ran out get new commands."""
         if self.resampling_steps:
             # the count is checked before this step is taken off it: the command drawn at a reset (whose step
             # runs this update too) then holds for resampling_steps steps, as every later one does
             self.resample(self.steps_to_resample <= 0)
             self.steps_to_resample -= 1
+
+    def steer(self, base_quat: torch.Tensor | None = None) -> None:
+        """With heading control, the yaw-rate command toward each env's heading from `base_quat` (any number of times)."""
         if self.heading_control:
             if base_quat is None:
                 raise ValueError("VelocityCommands.update: heading control needs the base orientation (base_quat)")

@@ -140,11 +140,15 @@ class LeggedTask(VecTask):
 
     # -- observations and rewards out ----------------------------------------
     def update_state(self) -> None:
+        self.velocity_commands.advance()  # once per step: the commands' resampling clock
+        self.refresh_state()
+
+    def refresh_state(self) -> None:
         quat = self.sim.root_quat
         self.base_lin_vel.copy_(quat_rotate_inverse(quat, self.sim.root_lin_vel))
         self.base_ang_vel.copy_(self.sim.root_ang_vel_local)
         self.projected_gravity.copy_(quat_rotate_inverse(quat, self.gravity))
-        self.velocity_commands.update(quat)
+        self.velocity_commands.steer(quat)
 
     def compute_observations(self) -> None:
         self.obs_buf[:] = self.observations.compute(self)

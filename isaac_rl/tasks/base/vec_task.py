@@ -21,7 +21,7 @@ its `reset_idx` only writes new states. The order of a step's bookkeeping
   reset, `update_state`, observations, reward and terminations;
 - legged_gym's (`env.resetInSameStep: True`, or the class attribute
   `reset_in_same_step`): `update_state`, reward and terminations, reset of the
-  envs done, `update_state` again, observations. The observation returned
+  envs done, `refresh_state` (by default `update_state` again), observations. The observation returned
   with a done flag is then the new episode's first, and nothing of the old
   episode (commands included) leaks into it.
 `update_state` is the task's hook for quantities both observations and
@@ -263,7 +263,7 @@ class VecTask:
             self.event_manager.on_reset(done)
             self.reset_envs(done)
             self.reset_buf.copy_(done)  # still this step's done flags, for the learner
-            self.update_state()
+            self.refresh_state()
             self.compute_observations()
         else:
             self.reset_envs(self.reset_buf.bool())
@@ -289,6 +289,12 @@ class VecTask:
 
     def update_state(self) -> None:
         """Quantities that observations and rewards both read, after physics and resets (see the module docstring)."""
+
+    def refresh_state(self) -> None:
+        """In legged_gym's order, after the step's resets: what `update_state` computes, for the observations of
+        the envs just reset. By default `update_state` again; a task whose `update_state` also advances a clock
+        once per step (commands resampled every N steps) overrides this to leave the clock alone."""
+        self.update_state()
 
     def reset_idx(self, env_mask: torch.Tensor) -> None:
         """Reset the envs where `env_mask` (bool, (num_envs,)) is True: write their new states."""
@@ -408,7 +414,7 @@ class VecTask:
             everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
             self.event_manager.on_reset(everyone)
             self.reset_envs(everyone)
-            self.update_state()
+            self.refresh_state()  # not a step: per-step clocks do not tick
             self.compute_observations()
             return self._observations()
 
