@@ -100,11 +100,14 @@ def test_feet_slide_counts_only_feet_on_the_ground():
 def test_joint_deviation_and_soft_joint_limits():
     task = SimpleNamespace(
         dof_pos=torch.tensor([[0.1, -0.2, 1.0, 2.0]]), default_dof_pos=torch.tensor([0.0, 0.0, 1.0, 1.0]),
-        joint_groups={"hip": torch.tensor([0, 1]), "rest": torch.tensor([3])},
+        joint_groups={"hip": torch.tensor([0, 1]), "rest": torch.tensor([3]), "ankles": torch.tensor([1, 2, 3])},
         soft_dof_lower=torch.tensor([-1.0, -0.1, 0.0, 0.0]), soft_dof_upper=torch.tensor([1.0, 1.0, 0.9, 1.5]),
     )  # fmt: skip
     torch.testing.assert_close(joint_deviation(task, "hip"), torch.tensor([0.3]))
     torch.testing.assert_close(joint_deviation(task, "rest"), torch.tensor([1.0]))
+    # the ankles' only (joint 0 is inside its limits anyway): 0.1 below, 0.1 and 0.5 above
+    torch.testing.assert_close(joint_limits(task), torch.tensor([0.1 + 0.1 + 0.5]))
+    task.dof_pos[0, 0] = 1.5  # past its limit, but not an ankle
     torch.testing.assert_close(joint_limits(task), torch.tensor([0.1 + 0.1 + 0.5]))
 
 

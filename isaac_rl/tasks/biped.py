@@ -20,7 +20,7 @@ Reward, per second (each term x dt), not clipped at 0 (as Isaac Lab;
 Lab's H1 velocity terms (`REWARD_TERMS`: AnymalTerrain's, but its knee
 contact, stumble and hip terms) with the biped ones here: feet air time in
 single stance (`feet_air_time_biped`), feet sliding, joint deviation
-from the standing pose for hips (yaw, roll), arms and torso, joint limits;
+from the standing pose for hips (yaw, roll), arms and torso, the ankles' joint limits;
 and, after any clip, terminationRewardScale x dt when a fall ends the
 episode (legged_gym adds it the same way). An episode ends when the pelvis or torso
 touches the ground, when the pelvis is less than terminationHeight above the
@@ -31,7 +31,9 @@ humanoids.
 
 Differences from Isaac Lab's H1 tasks: no undesired-contacts term (only
 the feet, pelvis and torso collide, and a pelvis or torso contact ends the
-episode); the joint-limit cost covers every joint (Isaac Lab: ankles).
+episode). The joint-limit cost covers the ankles (pitch and roll), as Isaac
+Lab's (every joint until 2026-12-05: it capped hip yaw and roll at +-0.39 rad,
+about what turning at 1 rad/s takes).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ JOINT_GROUPS = {
     "hip": [i for i, name in enumerate(JOINTS) if name.endswith(("hip_yaw", "hip_roll"))],
     "arms": [i for i, name in enumerate(JOINTS) if name.endswith(ARM_JOINTS)],
     "torso": [JOINTS.index("torso")],
+    # the joints whose soft limits cost (Isaac Lab's H1: its ankles; here pitch and roll)
+    "ankles": [i for i, name in enumerate(JOINTS) if name.endswith(("ankle_pitch", "ankle_roll"))],
 }
 # legged_gym's soft joint limits: this fraction of each range, about its middle
 SOFT_LIMIT = 0.9
@@ -100,10 +104,11 @@ def joint_deviation(task, group: str) -> torch.Tensor:
     return torch.sum(torch.abs(task.dof_pos[:, joints] - task.default_dof_pos[joints]), dim=1)
 
 
-def joint_limits(task) -> torch.Tensor:
-    """How far (rad) the joints are past their soft limits, summed."""
-    below = torch.clamp(task.dof_pos - task.soft_dof_lower, max=0.0)
-    above = torch.clamp(task.dof_pos - task.soft_dof_upper, min=0.0)
+def joint_limits(task, group: str = "ankles") -> torch.Tensor:
+    """How far (rad) the joints of `task.joint_groups[group]` are past their soft limits, summed."""
+    joints = task.joint_groups[group]
+    below = torch.clamp(task.dof_pos[:, joints] - task.soft_dof_lower[joints], max=0.0)
+    above = torch.clamp(task.dof_pos[:, joints] - task.soft_dof_upper[joints], min=0.0)
     return torch.sum(above - below, dim=1)
 
 
