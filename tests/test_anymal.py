@@ -198,3 +198,22 @@ def test_a_trainer_in_inference_mode_steps_the_compiled_step():
     # the learner keeps these: normal tensors, usable outside inference mode too
     assert not obs["obs"].is_inference() and not rewards.is_inference()
     assert torch.isfinite(obs["obs"]).all()
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "warp"])
+def test_a_fall_ends_one_episode_not_also_the_next(backend):
+    # a reset must not leave the fallen robot's contact forces for the new episode's terminations to read (MuJoCo Warp
+    # kept them: every fall then ended a second, empty episode)
+    env = make_anymal(num_envs=2, backend=backend, addNoise=False)
+    env.reset()
+    upside_down = env.sim.scene.actor_root_state("base").clone()
+    upside_down[0, 0, 2] = 0.3
+    upside_down[0, 0, 3:7] = torch.tensor([0.0, 1.0, 0.0, 0.0])  # rolled half a turn: the base lands first
+    env.sim.scene.write_root_state(torch.tensor([True, False]), "base", upside_down)
+    for _ in range(50):
+        _, _, done, _ = env.step(torch.zeros(2, 12))
+        if done[0]:
+            break
+    assert done[0]
+    _, _, done, _ = env.step(torch.zeros(2, 12))
+    assert not done[0]
