@@ -3,7 +3,8 @@
 The exported module takes raw observations (num, obs_dim) and returns the
 deterministic action the rl_games player takes (the actor's mean, clipped to
 the action space unless the train config's `clip_actions` is False): the
-observation normaliser is inside, so a deployment needs nothing else. onnx and onnxruntime are optional (`pip install -e ".[export]"`).
+observation normaliser is inside, so a deployment needs nothing else. onnx
+and onnxruntime are optional (`pip install -e ".[export]"`).
 """
 
 from __future__ import annotations
