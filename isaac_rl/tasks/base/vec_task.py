@@ -21,9 +21,9 @@ its `reset_idx` only writes new states. The order of a step's bookkeeping
   reset, `update_state`, observations, reward and terminations;
 - legged_gym's (`env.resetInSameStep: True`, or the class attribute
   `reset_in_same_step`): `update_state`, reward and terminations, reset of the
-  envs done, `refresh_state` (by default `update_state` again), observations. The observation returned
-  with a done flag is then the new episode's first, and nothing of the old
-  episode (commands included) leaks into it.
+  envs done, `refresh_state` (by default `update_state` again), observations.
+  The observation returned with a done flag is then the new episode's first,
+  and nothing of the old episode (commands included) leaks into it.
 `update_state` is the task's hook for quantities both observations and
 rewards read (base-frame velocities, commands steered by heading).
 A task ported from IsaacGymEnvs that overrides `post_physics_step` and keeps
