@@ -15,7 +15,9 @@ For each task and cache state, two fresh processes:
   second captures) and the steady step; with torch.compile's counters
   (graphs, recompiles, FX graph cache hits and misses);
 - `scripts/train.py task=X max_iterations=1`: seconds from the command to
-  its first epoch line, the real command path.
+  its first epoch line, the real command path, and to its milestones on the
+  way (imports done, sim built, task built, rl_games agent built, first
+  reset, step captured).
 cold: every cache (Warp, Inductor, Triton) in a new empty directory per
 process; warm: the cache root --cache-dir, stepped once before (--no-prime:
 not), as a machine that trained before has it.
@@ -49,6 +51,15 @@ PROBE_PREFIX = "isaac_rl startup probe: "
 EPOCH_LINE = re.compile(r"^epoch \d+")
 KERNELS_LINE = re.compile(r"kernels ready in ([\d.]+)s")
 STEADY_STEPS = 100
+# the training command's milestones (isaac_rl.utils.startup_timer.mark): column key -> event
+TRAIN_MARKS = {
+    "imports": "imports done",
+    "sim_built": "sim built",
+    "task_built": "task built",
+    "agent_built": "agent built",
+    "reset": "reset",
+    "captured": "step captured",
+}
 
 # (column, heading) of the table, in order
 COLUMNS = [
@@ -72,7 +83,11 @@ COLUMNS = [
     ("recompiles", "recompiles"),
     ("fx_cache", "FX cache hit/miss/bypass"),
     ("probe_total_s", "probe total"),
+    ("train_imports_s", "train: imports"),
     ("train_sim_built_s", "train: sim built"),
+    ("train_task_built_s", "train: task built"),
+    ("train_agent_built_s", "train: agent built"),
+    ("train_reset_s", "train: reset"),
     ("train_captured_s", "train: step captured"),
     ("first_epoch_s", "train: first epoch line"),
 ]
@@ -204,7 +219,8 @@ def measure(task: str, cache: str, root: Path | None, overrides: list[str], time
         output, marks, first_epoch = _run(train_command, _cache_env(train_root), timeout)
         if first_epoch is None:
             raise RuntimeError(f"{' '.join(train_command)} printed no epoch line:\n{output[-3000:]}")
-        row.update(first_epoch_s=first_epoch, train_sim_built_s=marks.get("sim built", ""), train_captured_s=marks.get("step captured", ""))
+        row["first_epoch_s"] = first_epoch
+        row.update({f"train_{key}_s": marks.get(event, "") for key, event in TRAIN_MARKS.items()})
     return row
 
 

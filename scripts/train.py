@@ -99,6 +99,9 @@ def main(cfg: DictConfig) -> None:
     from isaac_rl import tasks
     from isaac_rl.rlgames import distributed, extensions, launch
     from isaac_rl.utils.seeding import set_seed
+    from isaac_rl.utils.startup_timer import mark
+
+    mark("imports done")
 
     extensions.load_extensions(cfg.extensions)
     if cfg.wandb_activate and not cfg.test:
@@ -178,6 +181,7 @@ def main(cfg: DictConfig) -> None:
             graphics_device_id=cfg.graphics_device_id,
             headless=cfg.headless,
         )
+        mark("task built")
         if cfg.checkpoint:
             launch.check_checkpoint(cfg.checkpoint, env.num_observations, env.num_actions)
         if video_logger is not None:

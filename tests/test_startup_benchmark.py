@@ -30,8 +30,11 @@ def test_the_startup_benchmark_times_each_phase_and_the_first_epoch_on_cpu(tmp_p
     row = rows[0]
     for phase in ("import_torch_s", "import_launch_s", "cuda_init_s", "build_s", "reset_s", "step1_s", "step3_s", "probe_total_s", "first_epoch_s"):
         assert float(row[phase]) >= 0, phase
-    # the real command reached its first epoch line after it built the sim
-    assert float(row["first_epoch_s"]) > float(row["train_sim_built_s"]) > 0
+    # the real command reached its milestones in order, then its first epoch line
+    milestones = ("train_imports_s", "train_sim_built_s", "train_task_built_s", "train_agent_built_s", "train_reset_s")
+    seconds = [float(row[key]) for key in milestones]
+    assert 0 < seconds[0] and seconds == sorted(seconds), dict(zip(milestones, seconds))
+    assert float(row["first_epoch_s"]) > seconds[-1]
     table = (out / "startup.md").read_text()
     assert "| Cartpole | cold | 16 |" in table and "train: first epoch line" in table
     assert "| Cartpole | cold | 16 |" in result.stdout

@@ -60,6 +60,7 @@ from rl_games.common.a2c_common import swap_and_flatten01
 
 from isaac_rl.rlgames.agents import SafeA2CAgent
 from isaac_rl.utils.graph_capture import no_collection_while_capturing
+from isaac_rl.utils.startup_timer import mark
 
 
 class DeviceAverageMeter(torch.nn.Module):
@@ -274,6 +275,7 @@ class FastA2CAgent(SafeA2CAgent):
         self._update_step: Callable[..., tuple] = self._learn
         if self.graph_update:
             self._update_step = CudaGraphed(self._learn, device)
+        mark("agent built")
 
     def _join_gloo_group(self) -> None:
         """What rl_games' multi-GPU set-up does, on the CPU: ranks from torchrun, a gloo group, stats from rank 0."""

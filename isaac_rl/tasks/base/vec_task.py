@@ -416,7 +416,9 @@ class VecTask:
             self.reset_envs(everyone)
             self.refresh_state()  # not a step: per-step clocks do not tick
             self.compute_observations()
-            return self._observations()
+            observations = self._observations()
+        mark("reset")
+        return observations
 
     def _observations(self) -> dict[str, torch.Tensor]:
         obs = self.event_manager.noisy_observations(self.obs_buf)
