@@ -34,9 +34,8 @@ ramps rather than vertical; joint positions are observed relative to the standin
 (as legged_gym; IsaacGymEnvs observes them raw here); the height scan
 interpolates the grid bilinearly; the model's actuators keep kp 85 (Anymal's)
 where IsaacGymEnvs' terrain task uses 80; envs that pass the top row go to a
-random row (legged_gym) instead of row 0; actions are clipped at +-1
-(`clipActions`, and rl_games' default `clip_actions`) where IsaacGymEnvs'
-are not.
+random row (legged_gym) instead of row 0; actions are clipped at +-100
+(`clipActions`, legged_gym's) where IsaacGymEnvs' are not clipped at all.
 """
 
 from __future__ import annotations
