@@ -45,7 +45,7 @@ SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))  # the probe builds tasks with warm_cache.build_task
 
 from isaac_rl.utils.compile_cache import VARIABLES, cache_root  # noqa: E402
-from isaac_rl.utils.startup_timer import T0_VARIABLE, parse_marks  # noqa: E402
+from isaac_rl.utils.startup_timer import T0_VARIABLE, compile_counters, parse_compile_counters, parse_marks  # noqa: E402
 
 PROBE_PREFIX = "isaac_rl startup probe: "
 EPOCH_LINE = re.compile(r"^epoch \d+")
@@ -89,6 +89,7 @@ COLUMNS = [
     ("train_agent_built_s", "train: agent built"),
     ("train_reset_s", "train: reset"),
     ("train_captured_s", "train: step captured"),
+    ("train_fx_cache", "train: FX cache hit/miss/bypass"),
     ("first_epoch_s", "train: first epoch line"),
 ]
 
@@ -147,24 +148,9 @@ def probe(task: str, overrides: list[str]) -> dict:
     times["steady_step_ms"] = (time.time() - now) * 1000 / STEADY_STEPS
     times["probe_total_s"] = time.time() - t0
     train = cfg.train.params.config
-    return {**times, **_compile_counters(), "num_envs": env.num_envs, "compile_step": bool(env.compile_step),
+    return {**times, **compile_counters(), "num_envs": env.num_envs, "compile_step": bool(env.compile_step),
             "cuda_graph": bool(env.use_cuda_graph), "physics": env.sim.describe(),
             "horizon_length": int(train.horizon_length), "max_epochs": int(train.max_epochs)}  # fmt: skip
-
-
-def _compile_counters() -> dict:
-    """torch.compile's own counts in this process: graphs compiled, recompilations, FX graph cache results."""
-    from torch._dynamo.utils import counters, get_compilation_metrics
-
-    stats, inductor = counters["stats"], counters["inductor"]
-    return {
-        "compiled_graphs": int(stats.get("unique_graphs", 0)),
-        # dynamo keeps no recompile counter; each compilation's metrics say why it recompiled, if it did
-        "recompiles": sum(1 for metrics in get_compilation_metrics() if metrics.recompile_reason),
-        "graph_breaks": int(sum(counters["graph_break"].values())),
-        "fx_cache": f"{inductor.get('fxgraph_cache_hit', 0)}/{inductor.get('fxgraph_cache_miss', 0)}/{inductor.get('fxgraph_cache_bypass', 0)}",
-        "autograd_cache": f"{counters['aot_autograd'].get('autograd_cache_hit', 0)}/{counters['aot_autograd'].get('autograd_cache_miss', 0)}",
-    }
 
 
 # -- the parent ----------------------------------------------------------------
@@ -221,6 +207,7 @@ def measure(task: str, cache: str, root: Path | None, overrides: list[str], time
             raise RuntimeError(f"{' '.join(train_command)} printed no epoch line:\n{output[-3000:]}")
         row["first_epoch_s"] = first_epoch
         row.update({f"train_{key}_s": marks.get(event, "") for key, event in TRAIN_MARKS.items()})
+        row["train_fx_cache"] = parse_compile_counters(output).get("fx_cache", "")
     return row
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from isaac_rl.utils.compile_cache import VARIABLES, use_cache_dir
-from isaac_rl.utils.startup_timer import T0_VARIABLE, mark, parse_marks
+from isaac_rl.utils.startup_timer import T0_VARIABLE, mark, parse_compile_counters, parse_marks, report_compile_counters
 
 # What each library itself resolves, once imported and initialised after use_cache_dir.
 REPORT = """
@@ -76,3 +76,19 @@ def test_marks_print_seconds_since_the_command_only_when_asked(monkeypatch, caps
     mark("sim built")
     marks = parse_marks(capsys.readouterr().err)
     assert list(marks) == ["sim built"] and marks["sim built"] > 1e9
+
+
+def test_compile_counters_count_a_compiled_function_and_are_reported_only_when_asked(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.delenv(T0_VARIABLE, raising=False)
+    report_compile_counters()
+    assert capsys.readouterr().err == ""
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda x: x * 2 + 1, backend="eager")
+    compiled(torch.ones(3))
+    monkeypatch.setenv(T0_VARIABLE, "0")
+    report_compile_counters()
+    counts = parse_compile_counters(capsys.readouterr().err)
+    assert counts["compiled_graphs"] >= 1 and counts["recompiles"] == 0 and counts["graph_breaks"] == 0
+    assert parse_compile_counters("no such line") == {}

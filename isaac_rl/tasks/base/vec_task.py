@@ -81,7 +81,7 @@ from isaac_rl.sim import Simulation, display_problem
 from isaac_rl.tasks.base.events import Event, EventManager, Noise
 from isaac_rl.tasks.base.observations import ObservationGroup
 from isaac_rl.tasks.base.randomization import RandomizationParams
-from isaac_rl.utils.startup_timer import mark
+from isaac_rl.utils.startup_timer import mark, report_compile_counters
 
 if TYPE_CHECKING:
     from isaac_rl.sim.video import VideoRecorder
@@ -329,6 +329,7 @@ class VecTask:
             if self._step_graph is None:
                 self._capture_step(actions)
                 mark("step captured")
+                report_compile_counters()
             self._graph_actions.copy_(actions)
             self._step_graph.replay()
             outputs = self._graph_outputs
