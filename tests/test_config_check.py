@@ -31,7 +31,7 @@ def problems(*overrides: str) -> list[str]:
         ["task=GymEnv"],
         ["task=GymEnv", "task.env.gym_id=CartPole-v1", "train=GymEnvDiscretePPO", "+task.env.make_kwargs.sutton_barto_reward=True"],
         PUSH_BOX,
-        ["task=Ant", "num_envs=16", "seed=-1", "resume=True", "task.sim.nconmax=200", "+train.params.config.value_bootstrap=True"],
+        ["task=Ant", "num_envs=16", "seed=-1", "resume=True", "task.sim.nconmax=200", "+train.params.config.clip_actions=False"],
         ["task=Cartpole", "resume=runs/Cartpole/2026-01-01_00-00-00", "train.params.config.lr_schedule=null"],
     ],
 )
