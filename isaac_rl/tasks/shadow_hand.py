@@ -54,6 +54,7 @@ import torch
 
 from isaac_rl.sim import Simulation
 from isaac_rl.sim.shadow_hand import FINGERTIP_BODIES, FINGERTIP_SENSORS, shadow_hand_scene
+from isaac_rl.tasks.base.draws import Draw
 from isaac_rl.tasks.base.observations import ObservationGroup, ObsTerm
 from isaac_rl.tasks.base.rewards import RewardFunction, RewardTerms
 from isaac_rl.tasks.base.vec_task import VecTask
@@ -167,8 +168,8 @@ class ShadowHand(VecTask):
         self.cube_body = self.scene.body_ids("cube")[0]
         self.cube_push_scale = self.force_scale * float(self.sim.info.body_mass[self.cube_body])
         # each env's push probability, log-uniform in forceProbRange (drawn again at each reset), and its push (cube frame)
-        self.log_push_prob_range = tuple(math.log(float(p)) for p in env["forceProbRange"])
-        self.push_prob = self.draw_push_prob()
+        self.push_prob_draw = Draw(tuple(float(p) for p in env["forceProbRange"]), "loguniform")
+        self.push_prob = self.push_prob_draw.sample((n,), dev)
         self.cube_push = torch.zeros((n, 3), device=dev)
 
         self.actions = torch.zeros((n, NUM_ACTIONS), device=dev)
@@ -235,10 +236,6 @@ class ShadowHand(VecTask):
         fresh = self.cube_push_scale * torch.randn((self.num_envs, 3), device=self.device)
         self.cube_push.copy_(torch.where(new_push[:, None], fresh, self.force_decay * self.cube_push))
         self.sim.scene.xfrc_applied[:, self.cube_body, 0:3] = quat_rotate(self.object_state[:, 3:7], self.cube_push)
-
-    def draw_push_prob(self) -> torch.Tensor:
-        low, high = self.log_push_prob_range
-        return torch.exp(low + (high - low) * torch.rand(self.num_envs, device=self.device))
 
     # -- state, observations, reward -----------------------------------------
     @property
@@ -319,7 +316,7 @@ class ShadowHand(VecTask):
         self.scene.write_root_state(env_mask, "cube", cube[:, None])
         if self.force_scale > 0.0:  # no push carried into the new episode, and a new chance of one
             self.cube_push.masked_fill_(env_mask[:, None], 0.0)
-            self.push_prob.copy_(torch.where(env_mask, self.draw_push_prob(), self.push_prob))
+            self.push_prob.copy_(torch.where(env_mask, self.push_prob_draw.sample((self.num_envs,), self.device), self.push_prob))
         # a new goal: update_state, which follows every reset, draws it with those of the goals reached
         self.goal_reached.masked_fill_(env_mask, True)
         self.successes.masked_fill_(env_mask, 0.0)

@@ -113,7 +113,7 @@ class VelocityCommands:
         """With heading control, the yaw-rate command toward each env's heading from `base_quat` (any number of times)."""
         if self.heading_control:
             if base_quat is None:
-                raise ValueError("VelocityCommands.update: heading control needs the base orientation (base_quat)")
+                raise ValueError("VelocityCommands.steer (and update): heading control needs the base orientation (base_quat)")
             forward = quat_rotate(base_quat, self._forward)
             heading = torch.atan2(forward[:, 1], forward[:, 0])
             yaw_rate = self.heading_stiffness * wrap_to_pi(self.heading - heading)
