@@ -44,6 +44,10 @@ def build_task(task: str, device: str | None, num_envs: int | None, overrides: l
     apply_cpu_num_envs(cfg, torch.cuda.is_available())
     if cfg.task.get("class_path"):
         tasks.register(cfg.task_name, cfg.task.class_path)
+    if cfg.trainer == "rl_games":
+        from isaac_rl.rlgames.launch import use_training_torch_settings
+
+        use_training_torch_settings()  # the step compiles into the cache entry that training looks up
     return tasks.resolve(cfg.task_name)(
         cfg=OmegaConf.to_container(cfg.task, resolve=True),
         rl_device=cfg.rl_device, sim_device=cfg.sim_device, graphics_device_id=cfg.graphics_device_id, headless=True,

@@ -61,3 +61,17 @@ def test_the_docker_image_and_its_warm_command_cover_every_shipped_task():
     help_text = _run("warm_cache.py", "--help").stdout
     assert " ".join(TASK_MAP) in " ".join(help_text.split())
     assert "GymEnv" not in TASK_MAP and Path(REPO_ROOT / "cfg" / "task" / "GymEnv.yaml").exists()
+
+
+def test_warm_cache_compiles_the_step_under_the_matmul_precision_of_a_training_run():
+    # torch.compile's cache keys include the float32 matmul precision, which rl_games' Runner sets for the whole
+    # training process: a step warmed under another one was compiled again by every training run (seen on an H200)
+    report = "print(torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32)"
+    warmed = f"import sys, torch; sys.path.insert(0, 'scripts'); from warm_cache import build_task; build_task('Cartpole', 'cpu', 2); {report}"
+    trained = f"import torch; from isaac_rl.rlgames.launch import build_runner; build_runner(None); {report}"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    settings = [
+        subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=True).stdout.split()[-2:]
+        for code in (warmed, trained)
+    ]
+    assert settings[0] == settings[1], settings

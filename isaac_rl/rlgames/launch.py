@@ -72,6 +72,16 @@ def build_runner(create_env: Callable[..., Any] | None, observers: list[AlgoObse
     return runner
 
 
+def use_training_torch_settings() -> None:
+    """Give this process the torch settings of a training process: rl_games' Runner turns TF32 matmuls on (and
+    cuDNN's benchmark mode) for the whole process when it is built.
+
+    torch.compile's cache keys include the matmul precision, so a step compiled without them (scripts/warm_cache.py,
+    the start-up probe) is not the one a training run looks up: its first epoch would compile the step again.
+    """
+    Runner()
+
+
 class EpisodeTally:
     """The whole episodes a player plays, counted from its `env_step`'s rewards and dones (any rl_games player)."""
 
