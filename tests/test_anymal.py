@@ -135,6 +135,30 @@ def test_with_zero_actions_the_robot_stands_on_its_feet_for_seconds():
     torch.testing.assert_close(feet[..., 2].sum(dim=1), torch.full((env.num_envs,), 48.8 * 9.81), rtol=0.05, atol=0)
 
 
+def _control(**gains):
+    control = {key: value for key, value in BASE_CFG["env"]["control"].items() if key not in ("stiffness", "damping")}
+    return {**control, **gains}
+
+
+def test_control_stiffness_and_damping_set_every_drives_gains_as_isaacgymenvs_keys_do():
+    gains = {}
+    for name, control in (("model's", _control()), ("softer", _control(stiffness=40.0, damping=1.0))):
+        env = make_anymal(num_envs=2, control=control)
+        kp = env.sim.parameters["actuator_gainprm"][..., 0]
+        bias = env.sim.parameters["actuator_biasprm"]
+        assert (bias[..., 1] == -kp).all()
+        gains[name] = (kp.unique().tolist(), (-bias[..., 2]).unique().tolist())
+        env.reset()
+        for _ in range(50):  # 1 s of zero actions: the drives hold the standing pose against gravity
+            env.step(torch.zeros(env.num_envs, 12))
+        gains[name] += (env.sim.root_pos[:, 2].mean().item(),)
+    assert gains["model's"][:2] == ([85.0], [2.0]) and gains["softer"][:2] == ([40.0], [1.0])
+    # softer drives give way further under the robot's weight
+    assert gains["softer"][2] < gains["model's"][2] - 0.03, gains
+    with pytest.raises(ValueError, match=r"control.stiffness must be >= 0"):
+        make_anymal(num_envs=2, control=_control(stiffness=-1.0))
+
+
 def test_a_reset_draws_new_commands_only_for_the_reset_envs():
     env = make_anymal()
     env.reset()
@@ -147,7 +171,7 @@ def test_a_reset_draws_new_commands_only_for_the_reset_envs():
 
 def test_a_model_without_anymals_joint_names_is_refused():
     with pytest.raises(ValueError, match="the Anymal task needs a model with a free root joint and 12"):
-        make_anymal(asset="mjcf/ant.xml")
+        make_anymal(asset="mjcf/ant.xml", control=_control())  # with the shipped gains: Ant's motors are no PD servos
     angles = dict(BASE_CFG["env"]["defaultJointAngles"])
     del angles["RH_KFE"]
     with pytest.raises(ValueError, match=r"env.defaultJointAngles lacks \['RH_KFE'\]"):

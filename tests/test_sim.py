@@ -182,3 +182,11 @@ def test_a_model_composed_in_code_runs_like_a_file():
         sim.step()
     # in free fall for 0.2 s: 1 - g t^2 / 2 (semi-implicit Euler: a little further)
     assert sim.root_pos[:, 2].tolist() == pytest.approx([1 - 0.5 * 9.81 * 0.2**2] * 2, abs=0.02)
+
+
+def test_position_gains_are_refused_for_actuators_that_are_not_position_servos():
+    # Ant's actuators are motors (torque = gear x ctrl): they have no kp or kv to set
+    with pytest.raises(ValueError, match=r"actuator '.+' is not a position servo \(MJCF <position>\)"):
+        Simulation("mjcf/ant.xml", num_envs=1, position_gains=(50.0, None))
+    # left out, the model is loaded as it is
+    assert Simulation("mjcf/ant.xml", num_envs=1, position_gains=(None, None)).info.nu == 8

@@ -35,12 +35,20 @@ ModelSource = str | Path | mujoco.MjSpec
 """An MJCF file, or a model composed in code (an `MjSpec` built by a scene function in this package)."""
 
 
-def load_model(source: ModelSource, timestep: float | None = None, heightfield: Heightfield | None = None) -> mujoco.MjModel:
-    """Compile an MJCF file or an MjSpec; `timestep` overrides the model's physics step, `heightfield` replaces its floor."""
-    if isinstance(source, mujoco.MjSpec) or heightfield is not None:
+PositionGains = tuple[float | None, float | None]
+"""(stiffness, damping): every position actuator's kp (N m/rad) and kv (N m s/rad); None keeps the model's."""
+
+
+def load_model(
+    source: ModelSource, timestep: float | None = None, heightfield: Heightfield | None = None, position_gains: PositionGains = (None, None)
+) -> mujoco.MjModel:
+    """Compile an MJCF file or an MjSpec; `timestep` overrides the model's physics step, `heightfield` replaces its floor,
+    `position_gains` its position actuators' gains."""
+    if isinstance(source, mujoco.MjSpec) or heightfield is not None or position_gains != (None, None):
         spec = source if isinstance(source, mujoco.MjSpec) else mujoco.MjSpec.from_file(str(resolve_asset(source)))
         if heightfield is not None:
             replace_floor(spec, heightfield)
+        set_position_gains(spec, *position_gains)
         model = spec.compile()
     else:
         model = mujoco.MjModel.from_xml_path(str(resolve_asset(source)))
@@ -49,6 +57,29 @@ def load_model(source: ModelSource, timestep: float | None = None, heightfield: 
             raise ValueError(f"timestep must be > 0, got {timestep}")
         model.opt.timestep = timestep
     return model
+
+
+def set_position_gains(spec: mujoco.MjSpec, stiffness: float | None, damping: float | None) -> None:
+    """Give every actuator of `spec` the gains kp = `stiffness` and kv = `damping` (None: keep the model's), as
+    IsaacGymEnvs' `control.stiffness` and `control.damping` set every joint's PD drive. Each must be a position servo."""
+    for name, value in (("stiffness", stiffness), ("damping", damping)):
+        if value is not None and not value >= 0:
+            raise ValueError(f"control.{name} must be >= 0 (a PD gain), got {value}")
+    if stiffness is None and damping is None:
+        return
+    for actuator in spec.actuators:
+        gain, bias = np.array(actuator.gainprm), np.array(actuator.biasprm)
+        servo = actuator.gaintype == mujoco.mjtGain.mjGAIN_FIXED and actuator.biastype == mujoco.mjtBias.mjBIAS_AFFINE
+        if not servo or bias[1] != -gain[0]:
+            raise ValueError(
+                f"actuator {actuator.name!r} is not a position servo (MJCF <position>): control.stiffness and control.damping "
+                "set position servos' kp and kv; leave them out to keep the model's actuators"
+            )
+        if stiffness is not None:
+            gain[0], bias[1] = stiffness, -stiffness
+        if damping is not None:
+            bias[2] = -damping
+        actuator.gainprm, actuator.biasprm = gain, bias
 
 
 def force_torque_sensor_names(prefixes: Iterable[str]) -> tuple[str, ...]:

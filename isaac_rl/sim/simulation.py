@@ -30,7 +30,7 @@ from isaac_rl.sim.errors import SimCapacityError, SimNaNError
 from isaac_rl.sim.heightfield import Heightfield
 from isaac_rl.sim.layout import scene_layout
 from isaac_rl.sim.parameters import ModelParameters
-from isaac_rl.sim.model import ModelInfo, ModelSource, describe, load_model
+from isaac_rl.sim.model import ModelInfo, ModelSource, PositionGains, describe, load_model
 from isaac_rl.sim.scene import Scene
 from isaac_rl.utils.torch_math import quat_rotate
 
@@ -65,6 +65,7 @@ class Simulation:
         nconmax: int | None = None,
         njmax: int | None = None,
         heightfield: Heightfield | None = None,
+        position_gains: PositionGains = (None, None),
     ) -> None:
         """
         Args:
@@ -82,6 +83,8 @@ class Simulation:
                 estimated from the model when None.
             heightfield: ground heights that replace the model's floor plane
                 (isaac_rl/sim/heightfield.py); shared by all envs.
+            position_gains: (stiffness, damping), kp and kv of every position actuator
+                (IsaacGymEnvs' control.stiffness and control.damping); None keeps the model's.
         """
         if num_envs <= 0:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs}")
@@ -92,7 +95,7 @@ class Simulation:
             raise RuntimeError(f"sim device {device!r} requested but CUDA is not available on this machine; use 'cpu'")
         self.backend_name = resolve_backend(backend, self.device)
         self.num_envs = num_envs
-        self.mj_model = load_model(model_file, timestep, heightfield)
+        self.mj_model = load_model(model_file, timestep, heightfield, position_gains)
         self.info: ModelInfo = describe(self.mj_model)
         self.substeps = substeps
         self.dt = self.info.timestep * substeps

@@ -10,7 +10,8 @@ both in the base frame; gravity in the base frame (3); the command scaled
 like the velocities (3); joint positions minus the standing pose x
 dofPositionScale (12); joint velocities x dofVelocityScale (12); last actions (12).
 Actions (12): PD position targets, standing pose + actionScale x action; the
-model's position actuators (kp 85, kd 2, 80 Nm) track them.
+position actuators track them with `control.stiffness` and `control.damping`
+(IsaacGymEnvs' keys: kp 85, kd 2, as the model's) within 80 Nm.
 Reward, per second of simulated time (each term x dt), clipped at 0:
 tracking_lin_vel exp(-|command_xy - base_vel_xy|^2 / 0.25) x
 linearVelocityXYRewardScale + tracking_ang_vel exp(-(command_yaw -

@@ -32,8 +32,7 @@ Deviations from IsaacGymEnvs: the ground is MuJoCo heightfields (pieces of
 the one grid) rather than a triangle mesh, so stair risers are one-sample
 ramps rather than vertical; joint positions are observed relative to the standing pose
 (as legged_gym; IsaacGymEnvs observes them raw here); the height scan
-interpolates the grid bilinearly; the model's actuators keep kp 85 (Anymal's)
-where IsaacGymEnvs' terrain task uses 80; envs that pass the top row go to a
+interpolates the grid bilinearly; envs that pass the top row go to a
 random row (legged_gym) instead of row 0; actions are clipped at +-100
 (`clipActions`, legged_gym's) where IsaacGymEnvs' are not clipped at all.
 """

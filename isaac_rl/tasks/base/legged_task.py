@@ -1,7 +1,8 @@
 """`LeggedTask`: a VecTask for robots that walk on velocity commands, assembled from parts.
 
 What the Anymal tasks (and legged tasks to come) share: the standing pose and
-PD targets (standing pose + actionScale x action), velocity commands
+PD targets (standing pose + actionScale x action; IsaacGymEnvs' `control.stiffness`
+and `control.damping`, where given, set every actuator's gains), velocity commands
 (commands.py), the observation group and reward terms a subclass declares
 (observations.py, rewards.py, with terms from locomotion.py), base-frame
 velocities and gravity refreshed once per step (`update_state`), and
@@ -113,7 +114,13 @@ class LeggedTask(VecTask):
 
     def create_sim(self) -> Simulation:
         asset = self.cfg["env"].get("asset", "mjcf/anymal.xml")
-        sim = self.make_sim(asset, contact_forces=True, heightfield=self.terrain.heightfield if self.terrain is not None else None)
+        control = self.cfg["env"]["control"]
+        sim = self.make_sim(
+            asset,
+            contact_forces=True,
+            heightfield=self.terrain.heightfield if self.terrain is not None else None,
+            position_gains=(control.get("stiffness"), control.get("damping")),
+        )
         self.check_floating_robot(sim, asset, len(self.joints))
         names = sim.scene.joint_names()
         if [name for name in names if name in self.joints] != list(self.joints):
