@@ -3,6 +3,7 @@
     python scripts/benchmark_startup.py                                   # every shipped task, warm and cold
     python scripts/benchmark_startup.py task=Anymal,Ant num_envs=4096 --modes warm
     python scripts/benchmark_startup.py task=Cartpole num_envs=16 sim_device=cpu rl_device=cpu --out bench/startup
+    python scripts/benchmark_startup.py --modes cold --train-only         # every task's cold first epoch, compiled once
 
 For each task and cache state, two fresh processes:
 - a probe (this script, --probe) builds the task as scripts/train.py does and
@@ -21,6 +22,8 @@ For each task and cache state, two fresh processes:
 cold: every cache (Warp, Inductor, Triton) in a new empty directory per
 process; warm: the cache root --cache-dir, stepped once before (--no-prime:
 not), as a machine that trained before has it.
+--train-only leaves out the probe: only the training command's milestones and
+first epoch line, and a cold row compiles everything once instead of twice.
 --compile-pays adds, per task, whether `task.sim.compile_step` pays: its
 compile seconds against the step time it saves over a default run (the
 train config's max_epochs x horizon_length steps).
@@ -191,8 +194,9 @@ def run_probe(task: str, root: Path, overrides: list[str], timeout: float) -> di
     return {**json.loads(found[-1]), "warp_kernels_s": sum(kernels) if kernels else ""}
 
 
-def measure(task: str, cache: str, root: Path | None, overrides: list[str], timeout: float, prime: bool) -> dict:
-    """One row: a probe and a training run of `task`, cold (root None: new empty caches each) or warm in `root`."""
+def measure(task: str, cache: str, root: Path | None, overrides: list[str], timeout: float, prime: bool, with_probe: bool = True) -> dict:
+    """One row: a probe (unless not `with_probe`) and a training run of `task`, cold (root None: new empty caches
+    each) or warm in `root`."""
     row = {"task": task, "cache": cache}
     train_command = [sys.executable, str(SCRIPTS / "train.py"), f"task={task}", "max_iterations=1", "headless=True", *overrides]
     with tempfile.TemporaryDirectory(prefix="isaac_rl_startup_") as scratch:
@@ -201,7 +205,8 @@ def measure(task: str, cache: str, root: Path | None, overrides: list[str], time
         train_root = root or Path(scratch) / "train_cache"
         if prime:
             run_probe(task, probe_root, overrides, timeout)
-        row.update(run_probe(task, probe_root, overrides, timeout))
+        if with_probe:
+            row.update(run_probe(task, probe_root, overrides, timeout))
         output, marks, first_epoch = _run(train_command, _cache_env(train_root), timeout)
         if first_epoch is None:
             raise RuntimeError(f"{' '.join(train_command)} printed no epoch line:\n{output[-3000:]}")
@@ -271,8 +276,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one process may take")
     parser.add_argument("--compile-pays", action="store_true", help="also time the warm step uncompiled and say per task whether "
                         "task.sim.compile_step pays over a default run (CUDA: compile_step is off on the CPU)")  # fmt: skip
+    parser.add_argument("--train-only", action="store_true", help="only the training command's milestones and first epoch "
+                        "line, no probe: a cold row compiles everything once instead of twice")  # fmt: skip
     parser.add_argument("--probe", metavar="TASK", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.train_only and args.compile_pays:
+        parser.error("--compile-pays times the probe's steps: leave out --train-only")
     if args.probe:
         print(PROBE_PREFIX + json.dumps(probe(args.probe, args.overrides)), flush=True)
         return 0
@@ -296,7 +305,8 @@ def main() -> int:
         for mode in args.modes:
             root = cache_root(args.cache_dir) if mode == "warm" else None
             try:
-                row = measure(task, mode, root, overrides, args.timeout, prime=mode == "warm" and not args.no_prime)
+                prime = mode == "warm" and not args.no_prime
+                row = measure(task, mode, root, overrides, args.timeout, prime, with_probe=not args.train_only)
             except RuntimeError as error:
                 print(f"benchmark_startup: {task} ({mode}) failed: {error}", file=sys.stderr, flush=True)
                 row = {"task": task, "cache": mode, "first_epoch_s": "failed"}
