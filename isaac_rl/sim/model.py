@@ -15,6 +15,7 @@ import numpy as np
 
 from isaac_rl import ASSET_ROOT
 from isaac_rl.sim.heightfield import Heightfield, replace_floor
+from isaac_rl.sim.layout import object_name
 
 
 # Batched state arrays every backend exposes as torch tensors, MuJoCo's names.
@@ -44,11 +45,10 @@ def load_model(
 ) -> mujoco.MjModel:
     """Compile an MJCF file or an MjSpec; `timestep` overrides the model's physics step, `heightfield` replaces its floor,
     `position_gains` its position actuators' gains."""
-    if isinstance(source, mujoco.MjSpec) or heightfield is not None or position_gains != (None, None):
+    if isinstance(source, mujoco.MjSpec) or heightfield is not None:
         spec = source if isinstance(source, mujoco.MjSpec) else mujoco.MjSpec.from_file(str(resolve_asset(source)))
         if heightfield is not None:
             replace_floor(spec, heightfield)
-        set_position_gains(spec, *position_gains)
         model = spec.compile()
     else:
         model = mujoco.MjModel.from_xml_path(str(resolve_asset(source)))
@@ -56,30 +56,36 @@ def load_model(
         if timestep <= 0:
             raise ValueError(f"timestep must be > 0, got {timestep}")
         model.opt.timestep = timestep
+    set_position_gains(model, *position_gains)
     return model
 
 
-def set_position_gains(spec: mujoco.MjSpec, stiffness: float | None, damping: float | None) -> None:
-    """Give every actuator of `spec` the gains kp = `stiffness` and kv = `damping` (None: keep the model's), as
+def set_position_gains(model: mujoco.MjModel, stiffness: float | None, damping: float | None) -> None:
+    """Give every actuator of `model` the gains kp = `stiffness` and kv = `damping` (None: keep the model's), as
     IsaacGymEnvs' `control.stiffness` and `control.damping` set every joint's PD drive. Each must be a position servo."""
     for name, value in (("stiffness", stiffness), ("damping", damping)):
         if value is not None and not value >= 0:
             raise ValueError(f"control.{name} must be >= 0 (a PD gain), got {value}")
     if stiffness is None and damping is None:
         return
-    for actuator in spec.actuators:
-        gain, bias = np.array(actuator.gainprm), np.array(actuator.biasprm)
-        servo = actuator.gaintype == mujoco.mjtGain.mjGAIN_FIXED and actuator.biastype == mujoco.mjtBias.mjBIAS_AFFINE
-        if not servo or bias[1] != -gain[0]:
-            raise ValueError(
-                f"actuator {actuator.name!r} is not a position servo (MJCF <position>): control.stiffness and control.damping "
-                "set position servos' kp and kv; leave them out to keep the model's actuators"
-            )
-        if stiffness is not None:
-            gain[0], bias[1] = stiffness, -stiffness
-        if damping is not None:
-            bias[2] = -damping
-        actuator.gainprm, actuator.biasprm = gain, bias
+    check_position_servos(model, range(model.nu))
+    if stiffness is not None:
+        model.actuator_gainprm[:, 0], model.actuator_biasprm[:, 1] = stiffness, -stiffness
+    if damping is not None:
+        model.actuator_biasprm[:, 2] = -damping
+
+
+def check_position_servos(model: mujoco.MjModel, actuators: Iterable[int]) -> None:
+    """Raise unless every actuator is a PD position servo (fixed gain kp, affine bias -kp q - kv qdot)."""
+    for a in actuators:
+        servo = (
+            model.actuator_gaintype[a] == mujoco.mjtGain.mjGAIN_FIXED
+            and model.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
+            and model.actuator_biasprm[a, 1] == -model.actuator_gainprm[a, 0]
+        )
+        if not servo:
+            name = object_name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, a)
+            raise ValueError(f"actuator {name!r} is not a position servo (MJCF <position>): its stiffness and damping are not kp and kv")
 
 
 def force_torque_sensor_names(prefixes: Iterable[str]) -> tuple[str, ...]:

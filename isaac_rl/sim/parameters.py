@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from isaac_rl.sim.layout import Names, object_name, resolve
+from isaac_rl.sim.model import check_position_servos
 
 FIELDS: dict[str, str] = {
     "body_mass": "(nbody,) mass, kg",
@@ -130,16 +131,7 @@ class ModelParameters:
 
     def check_position_servos(self, actuators: list[int]) -> None:
         """Raise unless every actuator is a PD position servo (fixed gain kp, affine bias -kp q - kv qdot)."""
-        m = self._model
-        for a in actuators:
-            servo = (
-                m.actuator_gaintype[a] == mujoco.mjtGain.mjGAIN_FIXED
-                and m.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
-                and m.actuator_biasprm[a, 1] == -m.actuator_gainprm[a, 0]
-            )
-            if not servo:
-                name = object_name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, a)
-                raise ValueError(f"actuator {name!r} is not a position servo (MJCF <position>): its stiffness and damping are not kp and kv")
+        check_position_servos(self._model, actuators)
 
     def _subset(self, indices: list[int], obj: mujoco.mjtObj, names: Names | None, kind: str) -> list[int]:
         if names is None:
