@@ -27,7 +27,8 @@ setup(
         "omegaconf>=2.3,<2.4",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # pytest-xdist: README's test command runs the suite in two processes (its tests are mostly subprocess runs)
+        "test": ["pytest>=8", "pytest-xdist>=3.5"],
         # optional: wandb_activate=True mirrors the tensorboard scalars to Weights & Biases
         "wandb": ["wandb>=0.17"],
         # optional: capture_video=True writes mp4 clips (imageio-ffmpeg carries its own ffmpeg binary)

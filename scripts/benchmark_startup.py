@@ -4,6 +4,7 @@
     python scripts/benchmark_startup.py task=Anymal,Ant num_envs=4096 --modes warm
     python scripts/benchmark_startup.py task=Cartpole num_envs=16 sim_device=cpu rl_device=cpu --out bench/startup
     python scripts/benchmark_startup.py --modes cold --train-only         # every task's cold first epoch, compiled once
+    python scripts/benchmark_startup.py --train-only                      # every task: a fresh machine's first and second command
 
 For each task and cache state, two fresh processes:
 - a probe (this script, --probe) builds the task as scripts/train.py does and
@@ -24,6 +25,9 @@ process; warm: the cache root --cache-dir, stepped once before (--no-prime:
 not), as a machine that trained before has it.
 --train-only leaves out the probe: only the training command's milestones and
 first epoch line, and a cold row compiles everything once instead of twice.
+With both modes it times a fresh machine's first and second commands: per
+task, one command on new empty caches (cold), then the same command on the
+caches that one filled (warm; --cache-dir and priming are not used).
 --compile-pays adds, per task, whether `task.sim.compile_step` pays: its
 compile seconds against the step time it saves over a default run (the
 train config's max_epochs x horizon_length steps).
@@ -38,6 +42,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -278,10 +283,16 @@ def main() -> int:
                         "task.sim.compile_step pays over a default run (CUDA: compile_step is off on the CPU)")  # fmt: skip
     parser.add_argument("--train-only", action="store_true", help="only the training command's milestones and first epoch "
                         "line, no probe: a cold row compiles everything once instead of twice")  # fmt: skip
+    parser.add_argument("--keep-fresh", metavar="DIR", help="with --train-only and both modes: keep each task's caches in DIR/<task> "
+                        "(emptied first) for later warm runs with --cache-dir DIR/<task> --no-prime")  # fmt: skip
     parser.add_argument("--probe", metavar="TASK", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.train_only and args.compile_pays:
         parser.error("--compile-pays times the probe's steps: leave out --train-only")
+    # a fresh machine's first and second commands: the warm row runs on the cache its task's cold row filled
+    first_then_second = args.train_only and set(args.modes) == {"cold", "warm"}
+    if args.keep_fresh and not first_then_second:
+        parser.error("--keep-fresh keeps the caches of --train-only's cold and warm rows: give --train-only and both modes")
     if args.probe:
         print(PROBE_PREFIX + json.dumps(probe(args.probe, args.overrides)), flush=True)
         return 0
@@ -300,18 +311,26 @@ def main() -> int:
     note = bytecode_note()
     if note:
         print(f"benchmark_startup: {note}", file=sys.stderr, flush=True)
+    modes = ["cold", "warm"] if first_then_second else args.modes
     rows = []
     for task in tasks:
-        for mode in args.modes:
-            root = cache_root(args.cache_dir) if mode == "warm" else None
-            try:
-                prime = mode == "warm" and not args.no_prime
-                row = measure(task, mode, root, overrides, args.timeout, prime, with_probe=not args.train_only)
-            except RuntimeError as error:
-                print(f"benchmark_startup: {task} ({mode}) failed: {error}", file=sys.stderr, flush=True)
-                row = {"task": task, "cache": mode, "first_epoch_s": "failed"}
-            rows.append(row)
-            print(f"benchmark_startup: {task} ({mode}): first epoch line {_cell(row.get('first_epoch_s'))}s after the command", flush=True)
+        with tempfile.TemporaryDirectory(prefix="isaac_rl_fresh_") as scratch:
+            fresh = Path(args.keep_fresh) / task if args.keep_fresh else Path(scratch)
+            if args.keep_fresh and fresh.exists():
+                shutil.rmtree(fresh)
+            fresh.mkdir(parents=True, exist_ok=True)
+            for mode in modes:
+                if first_then_second:
+                    root, prime = fresh, False
+                else:
+                    root, prime = (cache_root(args.cache_dir), not args.no_prime) if mode == "warm" else (None, False)
+                try:
+                    row = measure(task, mode, root, overrides, args.timeout, prime, with_probe=not args.train_only)
+                except RuntimeError as error:
+                    print(f"benchmark_startup: {task} ({mode}) failed: {error}", file=sys.stderr, flush=True)
+                    row = {"task": task, "cache": mode, "first_epoch_s": "failed"}
+                rows.append(row)
+                print(f"benchmark_startup: {task} ({mode}): first epoch line {_cell(row.get('first_epoch_s'))}s after the command", flush=True)
     table = markdown_table(rows)
     print(table)
     _write_csv(out / "startup.csv", rows, COLUMNS)

@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO_ROOT
 
 CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+TEST_COMMAND = "python -m pytest -q -n 2 --dist loadfile"
 
 
 def setup_commands() -> dict[int, str]:
@@ -43,14 +44,16 @@ def test_there_are_exactly_two_set_up_commands_main_job_then_tests():
     commands = setup_commands()
     assert sorted(commands) == [1, 2], commands
     assert commands[1].endswith("python scripts/train.py task=Cartpole")
-    assert commands[2].endswith("python -m pytest -q")
+    assert commands[2].endswith(TEST_COMMAND)
+    # CI runs the README's test command
+    assert (REPO_ROOT / ".ci" / "run").read_text().rstrip().splitlines()[-1] == TEST_COMMAND
     # nothing the README asks to install comes before them
     text = (REPO_ROOT / "README.md").read_text()
     assert text.index("pip install") > text.index("Set-up command 1")
 
 
 @pytest.mark.parametrize("number,install,run", [(1, "pip install -e .", "python scripts/train.py task=Cartpole"),
-                                                (2, 'pip install -e .[test,wandb,export,ray,rllib,video,rsl-rl,skrl,hands]', "python -m pytest -q")])  # fmt: skip
+                                                (2, 'pip install -e .[test,wandb,export,ray,rllib,video,rsl-rl,skrl,hands]', TEST_COMMAND)])  # fmt: skip
 def test_a_machine_without_a_gpu_installs_the_cpu_torch_before_the_package(number, install, run, tmp_path):
     calls = run_in_stub_shell(setup_commands()[number], tmp_path, gpu=False)
     assert calls == [CPU_TORCH, install, run]

@@ -79,10 +79,13 @@ def test_warm_cache_compiles_the_step_under_the_matmul_precision_of_a_training_r
 
 def test_the_startup_benchmark_can_time_the_training_command_alone(tmp_path):
     out = tmp_path / "bench"
-    result = _run("benchmark_startup.py", "task=Cartpole", "num_envs=16", "sim_device=cpu", "rl_device=cpu", "--modes", "cold", "--train-only", "--out", str(out))
+    # both modes: a fresh machine's first command, then its second on the caches the first one filled
+    result = _run("benchmark_startup.py", "task=Cartpole", "num_envs=16", "sim_device=cpu", "rl_device=cpu", "--modes", "warm", "cold", "--train-only", "--out", str(out))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    row = next(csv.DictReader(open(out / "startup.csv")))
-    assert row["import_torch_s"] == "" and row["step1_s"] == ""  # no probe ran
-    assert float(row["first_epoch_s"]) > float(row["train_reset_s"]) > float(row["train_imports_s"]) > 0
+    rows = list(csv.DictReader(open(out / "startup.csv")))
+    assert [row["cache"] for row in rows] == ["cold", "warm"]
+    for row in rows:
+        assert row["import_torch_s"] == "" and row["step1_s"] == ""  # no probe ran
+        assert float(row["first_epoch_s"]) > float(row["train_reset_s"]) > float(row["train_imports_s"]) > 0
     refused = _run("benchmark_startup.py", "task=Cartpole", "--train-only", "--compile-pays")
     assert refused.returncode != 0 and "--compile-pays times the probe's steps" in refused.stderr
