@@ -313,17 +313,17 @@ def main() -> int:
         print(f"benchmark_startup: {note}", file=sys.stderr, flush=True)
     modes = ["cold", "warm"] if first_then_second else args.modes
     rows = []
-    for task in tasks:
-        with tempfile.TemporaryDirectory(prefix="isaac_rl_fresh_") as scratch:
-            fresh = Path(args.keep_fresh) / task if args.keep_fresh else Path(scratch)
-            if args.keep_fresh and fresh.exists():
-                shutil.rmtree(fresh)
-            fresh.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="isaac_rl_fresh_") as scratch:
+        fresh_root = Path(args.keep_fresh) if args.keep_fresh else Path(scratch)
+        for task in tasks:
+            shutil.rmtree(fresh_root / task, ignore_errors=True)  # a fresh machine's caches start empty
             for mode in modes:
                 if first_then_second:
-                    root, prime = fresh, False
+                    root, prime = fresh_root / task, False
+                elif mode == "warm":
+                    root, prime = cache_root(args.cache_dir), not args.no_prime
                 else:
-                    root, prime = (cache_root(args.cache_dir), not args.no_prime) if mode == "warm" else (None, False)
+                    root, prime = None, False
                 try:
                     row = measure(task, mode, root, overrides, args.timeout, prime, with_probe=not args.train_only)
                 except RuntimeError as error:
